@@ -1,0 +1,235 @@
+"""Config keys of occpose_d2: ``add_occpose_config(cfg)`` and their validation.
+
+Every new key carries a comment with its meaning, unit and allowed values. The framework's own
+keys live under ``MODEL.OCCPOSE``; data, input and test keys extend D2's ``DATASETS``,
+``DATALOADER``, ``INPUT`` and ``TEST`` nodes. Values are checked by
+``validate_occpose_config(cfg)`` when a model or loader is built.
+"""
+
+from detectron2.config import CfgNode as CN
+
+from .keypoints import NUM_KEYPOINTS
+
+__all__ = ["add_occpose_config", "validate_occpose_config"]
+
+_DOMAINS = ("pe", "pd")
+
+
+def _add_framework_config(cfg: CN) -> None:
+    _C = cfg
+    _C.MODEL.OCCPOSE = CN()
+    # Give both domains one detector (backbone + RPN + box head) instead of one each (ablation).
+    _C.MODEL.OCCPOSE.SHARE_DETECTORS = False
+    # Domain whose detector serves an input without a "domain" key at inference: "pe" or "pd".
+    _C.MODEL.OCCPOSE.TEST_DOMAIN = "pd"
+    # Train the two detectors only (the paper's pre-training stage): instance heads are skipped.
+    _C.MODEL.OCCPOSE.DETECTORS_ONLY = False
+    # Boxes whose RoIAlign features train the instance heads: "gt" (ground-truth person boxes),
+    # "proposals" (foreground proposals matched to a person, IoU >= ROI_HEADS.IOU_THRESHOLDS),
+    # or "gt+proposals" (both).
+    _C.MODEL.OCCPOSE.TRAIN_BOXES = "gt"
+    # Random jitter of ground-truth boxes in training, as a fraction of box width/height (>= 0).
+    _C.MODEL.OCCPOSE.BOX_JITTER = 0.05
+    # At most this many instances per image feed the instance heads in training (> 0).
+    _C.MODEL.OCCPOSE.MAX_TRAIN_INSTANCES = 32
+    # Detections with a score below this do not get a mask/pose at inference (in [0, 1]).
+    _C.MODEL.OCCPOSE.TEST_SCORE_THRESH = 0.0
+    # FPN levels pooled into F_raw (names of the detector backbone's outputs).
+    _C.MODEL.OCCPOSE.IN_FEATURES = ["p2", "p3", "p4", "p5"]
+    # RoIAlign output side of F_raw, in cells.
+    _C.MODEL.OCCPOSE.POOLER_RESOLUTION = 14
+    # RoIAlign sampling points per cell (0 = adaptive).
+    _C.MODEL.OCCPOSE.POOLER_SAMPLING_RATIO = 0
+    # RoIAlign type, as for D2's ROIPooler ("ROIAlignV2" or "ROIAlign").
+    _C.MODEL.OCCPOSE.POOLER_TYPE = "ROIAlignV2"
+
+
+def _add_heads_config(cfg: CN) -> None:
+    _C = cfg
+    # Common encoder E_C: F_raw -> domain-invariant features F_DI (same spatial size).
+    _C.MODEL.OCCPOSE.COMMON_ENCODER = CN()
+    # Registry name in COMMON_ENCODER_REGISTRY.
+    _C.MODEL.OCCPOSE.COMMON_ENCODER.NAME = "ConvCommonEncoder"
+    # Number of 3x3 conv layers (>= 1).
+    _C.MODEL.OCCPOSE.COMMON_ENCODER.NUM_CONV = 4
+    # Channels of each conv layer.
+    _C.MODEL.OCCPOSE.COMMON_ENCODER.CONV_DIM = 256
+    # Normalization: "" (none), "GN", "BN", "SyncBN" (D2's get_norm names).
+    _C.MODEL.OCCPOSE.COMMON_ENCODER.NORM = ""
+
+    # Segmentation decoder D_Seg: F_DI -> visible-mask logits at 2x the pooler resolution.
+    _C.MODEL.OCCPOSE.SEG_HEAD = CN()
+    # Registry name in SEG_HEAD_REGISTRY.
+    _C.MODEL.OCCPOSE.SEG_HEAD.NAME = "DeconvSegHead"
+    # Channels of its conv layers.
+    _C.MODEL.OCCPOSE.SEG_HEAD.CONV_DIM = 256
+    # Weight alpha of the BCE segmentation loss in Eq. (3) (>= 0).
+    _C.MODEL.OCCPOSE.SEG_HEAD.LOSS_WEIGHT = 0.5
+
+    # Domain classifier C behind a gradient-reversal layer.
+    _C.MODEL.OCCPOSE.DOMAIN_HEAD = CN()
+    # Registry name in DOMAIN_HEAD_REGISTRY.
+    _C.MODEL.OCCPOSE.DOMAIN_HEAD.NAME = "ConvDomainClassifier"
+    # Channels of its conv layers.
+    _C.MODEL.OCCPOSE.DOMAIN_HEAD.CONV_DIM = 256
+    # Width of its hidden fully connected layer.
+    _C.MODEL.OCCPOSE.DOMAIN_HEAD.FC_DIM = 256
+    # Weight beta of the BCE domain-classification loss in Eq. (3) (>= 0).
+    _C.MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT = 1.0
+    # Gradient-reversal strength lambda (>= 0): E_C receives -lambda times C's gradient.
+    _C.MODEL.OCCPOSE.DOMAIN_HEAD.GRL_LAMBDA = 1.0
+    # How lambda evolves: "constant", or "ramp" (DANN: lambda * (2 / (1 + exp(-10 t)) - 1),
+    # t = iteration / GRL_RAMP_ITERS clipped to 1).
+    _C.MODEL.OCCPOSE.DOMAIN_HEAD.GRL_SCHEDULE = "constant"
+    # Iterations of the "ramp" schedule (> 0).
+    _C.MODEL.OCCPOSE.DOMAIN_HEAD.GRL_RAMP_ITERS = 10000
+
+    # Conv decoder D_C: F_DI -> features at the segmentation map's resolution (source only).
+    _C.MODEL.OCCPOSE.CONTEXT_DECODER = CN()
+    # Registry name in CONTEXT_DECODER_REGISTRY.
+    _C.MODEL.OCCPOSE.CONTEXT_DECODER.NAME = "DeconvContextDecoder"
+    # Output channels.
+    _C.MODEL.OCCPOSE.CONTEXT_DECODER.CONV_DIM = 128
+
+    # Mask and Predict: a fraction p of the segmentation map is removed (in random square
+    # blocks) before the element-wise product with D_C's features.
+    _C.MODEL.OCCPOSE.MASK_AND_PREDICT = CN()
+    # Map that is masked and multiplied: "pred" (sigmoid of D_Seg's output) or "gt" (training
+    # only; inference always uses the prediction).
+    _C.MODEL.OCCPOSE.MASK_AND_PREDICT.MASK_SOURCE = "pred"
+    # Side of one removed block, as a fraction of the map side (in (0, 1]).
+    _C.MODEL.OCCPOSE.MASK_AND_PREDICT.BLOCK_SIZE = 0.25
+    # Curriculum: ratio p at iteration START_ITER and before (in [0, 1]).
+    _C.MODEL.OCCPOSE.MASK_AND_PREDICT.RATIO_START = 0.0
+    # Curriculum: ratio p at END_ITER and after (in [0, 1]).
+    _C.MODEL.OCCPOSE.MASK_AND_PREDICT.RATIO_END = 0.5
+    # Curriculum start iteration (>= 0).
+    _C.MODEL.OCCPOSE.MASK_AND_PREDICT.START_ITER = 0
+    # Curriculum end iteration (>= START_ITER).
+    _C.MODEL.OCCPOSE.MASK_AND_PREDICT.END_ITER = 10000
+    # Curriculum shape: "linear" or "step" (NUM_STEPS equal steps between start and end).
+    _C.MODEL.OCCPOSE.MASK_AND_PREDICT.SCHEDULE = "linear"
+    # Number of steps of the "step" schedule (>= 1).
+    _C.MODEL.OCCPOSE.MASK_AND_PREDICT.NUM_STEPS = 5
+    # Masking ratio applied at inference (0 = none; the occlusion evaluator sets its own).
+    _C.MODEL.OCCPOSE.MASK_AND_PREDICT.TEST_RATIO = 0.0
+    # Seed of the inference-time masking (fixed, so test-time occlusion is reproducible).
+    _C.MODEL.OCCPOSE.MASK_AND_PREDICT.TEST_SEED = 0
+
+    # Pose encoder-decoder: masked features -> 13 keypoint heatmaps.
+    _C.MODEL.OCCPOSE.POSE_HEAD = CN()
+    # Registry name in POSE_HEAD_REGISTRY.
+    _C.MODEL.OCCPOSE.POSE_HEAD.NAME = "EncoderDecoderPoseHead"
+    # Channels of the encoder-decoder's conv layers.
+    _C.MODEL.OCCPOSE.POSE_HEAD.CONV_DIM = 128
+    # Side of the predicted heatmaps, in cells (a multiple of the segmentation map side).
+    _C.MODEL.OCCPOSE.POSE_HEAD.HEATMAP_SIZE = 56
+    # Heatmap loss: "mse" (MultiPoseNet: L2 to Gaussian heatmaps) or "softmax_ce"
+    # (D2's Keypoint R-CNN spatial cross-entropy).
+    _C.MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE = "mse"
+    # Standard deviation of the target Gaussians for "mse", in heatmap cells (> 0).
+    _C.MODEL.OCCPOSE.POSE_HEAD.HEATMAP_SIGMA = 2.0
+    # Weight gamma of the pose loss in Eq. (3) (>= 0).
+    _C.MODEL.OCCPOSE.POSE_HEAD.LOSS_WEIGHT = 1.0
+    # Source instances that supervise the pose: "fully_visible" (all 13 joints v = 2, the
+    # paper) or "labeled" (every instance with labeled joints; only labeled joints count).
+    _C.MODEL.OCCPOSE.POSE_HEAD.SUPERVISE = "fully_visible"
+
+
+def _add_data_config(cfg: CN) -> None:
+    _C = cfg
+    # Target-domain ("pd", pedestrian) training datasets; DATASETS.TRAIN holds the source ("pe").
+    _C.DATASETS.TRAIN_TARGET = ()
+    # Fraction of each training batch taken from the target domain (in [0, 1]).
+    _C.DATALOADER.TARGET_FRACTION = 0.5
+    # Random brightness factor range (min, max); (1.0, 1.0) disables it.
+    _C.INPUT.BRIGHTNESS = (0.8, 1.2)
+    # Probability of a Gaussian blur in training (in [0, 1]).
+    _C.INPUT.BLUR_PROB = 0.2
+    # Range of the blur's standard deviation (min, max), in pixels.
+    _C.INPUT.BLUR_SIGMA = (0.5, 1.5)
+
+
+def _add_test_config(cfg: CN) -> None:
+    _C = cfg
+    # Masking ratios p of the occlusion AP evaluation (paper Table 2), each in [0, 1].
+    _C.TEST.OCCLUSION_RATIOS = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+    # Seed of the occlusion evaluation's masking.
+    _C.TEST.OCCLUSION_SEED = 0
+    # Run the occlusion AP evaluation on datasets with keypoints during --eval-only / test.
+    _C.TEST.OCCLUSION_EVAL = True
+
+
+def add_occpose_config(cfg: CN) -> None:
+    """Add occpose_d2's keys (with their defaults) to a D2 config, in place.
+
+    Call it once on a fresh ``get_cfg()`` before ``merge_from_file``. Calling it again is a no-op.
+    """
+    if "OCCPOSE" in cfg.MODEL:
+        return
+    _add_framework_config(cfg)
+    _add_heads_config(cfg)
+    _add_data_config(cfg)
+    _add_test_config(cfg)
+
+
+def _check(cond: bool, key: str, value, expected: str) -> None:
+    if not cond:
+        raise ValueError(f"Invalid config {key} = {value!r}: expected {expected}.")
+
+
+def _check_ratio(key: str, value) -> None:
+    _check(0.0 <= float(value) <= 1.0, key, value, "a value in [0, 1]")
+
+
+def validate_occpose_config(cfg: CN) -> None:
+    """Raise ``ValueError`` naming the key for any out-of-range occpose_d2 value."""
+    o = cfg.MODEL.OCCPOSE
+    _check(o.TEST_DOMAIN in _DOMAINS, "MODEL.OCCPOSE.TEST_DOMAIN", o.TEST_DOMAIN, str(_DOMAINS))
+    _check(
+        o.TRAIN_BOXES in ("gt", "proposals", "gt+proposals"),
+        "MODEL.OCCPOSE.TRAIN_BOXES", o.TRAIN_BOXES, "'gt', 'proposals' or 'gt+proposals'",
+    )
+    _check(o.BOX_JITTER >= 0, "MODEL.OCCPOSE.BOX_JITTER", o.BOX_JITTER, ">= 0")
+    _check(o.MAX_TRAIN_INSTANCES > 0, "MODEL.OCCPOSE.MAX_TRAIN_INSTANCES",
+           o.MAX_TRAIN_INSTANCES, "> 0")
+    _check_ratio("MODEL.OCCPOSE.TEST_SCORE_THRESH", o.TEST_SCORE_THRESH)
+    _check(o.COMMON_ENCODER.NUM_CONV >= 1, "MODEL.OCCPOSE.COMMON_ENCODER.NUM_CONV",
+           o.COMMON_ENCODER.NUM_CONV, ">= 1")
+    for key in ("SEG_HEAD", "DOMAIN_HEAD", "POSE_HEAD"):
+        w = o[key].LOSS_WEIGHT
+        _check(w >= 0, f"MODEL.OCCPOSE.{key}.LOSS_WEIGHT", w, ">= 0")
+    d = o.DOMAIN_HEAD
+    _check(d.GRL_LAMBDA >= 0, "MODEL.OCCPOSE.DOMAIN_HEAD.GRL_LAMBDA", d.GRL_LAMBDA, ">= 0")
+    _check(d.GRL_SCHEDULE in ("constant", "ramp"), "MODEL.OCCPOSE.DOMAIN_HEAD.GRL_SCHEDULE",
+           d.GRL_SCHEDULE, "'constant' or 'ramp'")
+    _check(d.GRL_RAMP_ITERS > 0, "MODEL.OCCPOSE.DOMAIN_HEAD.GRL_RAMP_ITERS",
+           d.GRL_RAMP_ITERS, "> 0")
+    m = o.MASK_AND_PREDICT
+    _check(m.MASK_SOURCE in ("pred", "gt"), "MODEL.OCCPOSE.MASK_AND_PREDICT.MASK_SOURCE",
+           m.MASK_SOURCE, "'pred' or 'gt'")
+    _check(0.0 < m.BLOCK_SIZE <= 1.0, "MODEL.OCCPOSE.MASK_AND_PREDICT.BLOCK_SIZE",
+           m.BLOCK_SIZE, "a value in (0, 1]")
+    for key in ("RATIO_START", "RATIO_END", "TEST_RATIO"):
+        _check_ratio(f"MODEL.OCCPOSE.MASK_AND_PREDICT.{key}", m[key])
+    _check(0 <= m.START_ITER <= m.END_ITER, "MODEL.OCCPOSE.MASK_AND_PREDICT.END_ITER",
+           m.END_ITER, f">= START_ITER ({m.START_ITER}) >= 0")
+    _check(m.SCHEDULE in ("linear", "step"), "MODEL.OCCPOSE.MASK_AND_PREDICT.SCHEDULE",
+           m.SCHEDULE, "'linear' or 'step'")
+    _check(m.NUM_STEPS >= 1, "MODEL.OCCPOSE.MASK_AND_PREDICT.NUM_STEPS", m.NUM_STEPS, ">= 1")
+    p = o.POSE_HEAD
+    _check(p.LOSS_TYPE in ("mse", "softmax_ce"), "MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE",
+           p.LOSS_TYPE, "'mse' or 'softmax_ce'")
+    _check(p.HEATMAP_SIGMA > 0, "MODEL.OCCPOSE.POSE_HEAD.HEATMAP_SIGMA", p.HEATMAP_SIGMA, "> 0")
+    seg_side = 2 * o.POOLER_RESOLUTION
+    _check(p.HEATMAP_SIZE % seg_side == 0, "MODEL.OCCPOSE.POSE_HEAD.HEATMAP_SIZE",
+           p.HEATMAP_SIZE, f"a multiple of 2 * POOLER_RESOLUTION ({seg_side})")
+    _check(p.SUPERVISE in ("fully_visible", "labeled"), "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE",
+           p.SUPERVISE, "'fully_visible' or 'labeled'")
+    _check_ratio("DATALOADER.TARGET_FRACTION", cfg.DATALOADER.TARGET_FRACTION)
+    _check_ratio("INPUT.BLUR_PROB", cfg.INPUT.BLUR_PROB)
+    for r in cfg.TEST.OCCLUSION_RATIOS:
+        _check_ratio("TEST.OCCLUSION_RATIOS", r)
+    sigmas = cfg.TEST.KEYPOINT_OKS_SIGMAS
+    _check(len(sigmas) in (0, NUM_KEYPOINTS), "TEST.KEYPOINT_OKS_SIGMAS", list(sigmas),
+           f"empty (use the 13 default sigmas) or {NUM_KEYPOINTS} values")

@@ -160,6 +160,33 @@ def _add_test_config(cfg: CN) -> None:
     _C.TEST.OCCLUSION_EVAL = True
 
 
+def _add_backbone_config(cfg: CN) -> None:
+    _C = cfg
+    # TinyConvNet ("build_occpose_tiny_fpn_backbone"): a CPU-sized backbone for the synthetic set.
+    _C.MODEL.OCCPOSE_TINY = CN()
+    # Channels of the stride-2 stem conv (> 0).
+    _C.MODEL.OCCPOSE_TINY.STEM_CHANNELS = 16
+    # Channels of stages res2, res3, res4, res5 (strides 4, 8, 16, 32 pixels); 4 values > 0.
+    _C.MODEL.OCCPOSE_TINY.STAGE_CHANNELS = [32, 64, 96, 128]
+    # 3x3 conv-norm-ReLU layers per stage, the first with stride 2 (>= 1).
+    _C.MODEL.OCCPOSE_TINY.CONVS_PER_STAGE = 2
+    # Normalization after each conv: "", "BN", "GN", "SyncBN", "FrozenBN" (D2's get_norm names).
+    _C.MODEL.OCCPOSE_TINY.NORM = "BN"
+    # Stage outputs of the bottom-up network, a subset of res2..res5 (FPN.IN_FEATURES picks).
+    _C.MODEL.OCCPOSE_TINY.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+
+    # VGG ("build_vgg_fpn_backbone"): conv block k + its max-pool is stage res{k} (stride 2^k).
+    _C.MODEL.VGG = CN()
+    # Depth: 11, 13, 16 or 19 conv+fc layers (the paper's Table 5 uses 19).
+    _C.MODEL.VGG.DEPTH = 19
+    # Channels of the five conv blocks (VGG: 64, 128, 256, 512, 512); 5 values > 0.
+    _C.MODEL.VGG.CHANNELS = [64, 128, 256, 512, 512]
+    # Normalization after each conv: "" (plain VGG), "BN" / "FrozenBN" (VGG-BN), "GN", "SyncBN".
+    _C.MODEL.VGG.NORM = ""
+    # Stage outputs, a subset of res2..res5 (block 2..5 after pooling: strides 4, 8, 16, 32).
+    _C.MODEL.VGG.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+
+
 def add_occpose_config(cfg: CN) -> None:
     """Add occpose_d2's keys (with their defaults) to a D2 config, in place.
 
@@ -171,6 +198,7 @@ def add_occpose_config(cfg: CN) -> None:
     _add_heads_config(cfg)
     _add_data_config(cfg)
     _add_test_config(cfg)
+    _add_backbone_config(cfg)
 
 
 def _check(cond: bool, key: str, value, expected: str) -> None:
@@ -180,6 +208,24 @@ def _check(cond: bool, key: str, value, expected: str) -> None:
 
 def _check_ratio(key: str, value) -> None:
     _check(0.0 <= float(value) <= 1.0, key, value, "a value in [0, 1]")
+
+
+def _validate_backbone_config(cfg: CN) -> None:
+    t = cfg.MODEL.OCCPOSE_TINY
+    _check(t.STEM_CHANNELS > 0, "MODEL.OCCPOSE_TINY.STEM_CHANNELS", t.STEM_CHANNELS, "> 0")
+    _check(len(t.STAGE_CHANNELS) == 4 and min(t.STAGE_CHANNELS) > 0,
+           "MODEL.OCCPOSE_TINY.STAGE_CHANNELS", list(t.STAGE_CHANNELS), "4 values > 0")
+    _check(t.CONVS_PER_STAGE >= 1, "MODEL.OCCPOSE_TINY.CONVS_PER_STAGE",
+           t.CONVS_PER_STAGE, ">= 1")
+    v = cfg.MODEL.VGG
+    _check(v.DEPTH in (11, 13, 16, 19), "MODEL.VGG.DEPTH", v.DEPTH, "11, 13, 16 or 19")
+    _check(len(v.CHANNELS) == 5 and min(v.CHANNELS) > 0, "MODEL.VGG.CHANNELS",
+           list(v.CHANNELS), "5 values > 0")
+    stages = ("res2", "res3", "res4", "res5")
+    for key, node in (("MODEL.OCCPOSE_TINY", t), ("MODEL.VGG", v)):
+        feats = list(node.OUT_FEATURES)
+        _check(bool(feats) and set(feats) <= set(stages), f"{key}.OUT_FEATURES", feats,
+               f"a non-empty subset of {list(stages)}")
 
 
 def validate_occpose_config(cfg: CN) -> None:
@@ -233,3 +279,4 @@ def validate_occpose_config(cfg: CN) -> None:
     sigmas = cfg.TEST.KEYPOINT_OKS_SIGMAS
     _check(len(sigmas) in (0, NUM_KEYPOINTS), "TEST.KEYPOINT_OKS_SIGMAS", list(sigmas),
            f"empty (use the 13 default sigmas) or {NUM_KEYPOINTS} values")
+    _validate_backbone_config(cfg)

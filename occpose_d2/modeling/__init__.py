@@ -1,0 +1,77 @@
+"""Models of occpose_d2: OccPoseRCNN, OccPoseROIHeads, their sub-heads and backbones.
+
+Importing this package registers them with Detectron2's registries (META_ARCH_REGISTRY,
+ROI_HEADS_REGISTRY, BACKBONE_REGISTRY) and with our sub-head registries.
+"""
+
+from . import backbone  # noqa: F401  register backbones
+from .common_encoder import COMMON_ENCODER_REGISTRY, ConvCommonEncoder, build_common_encoder
+from .context_decoder import (
+    CONTEXT_DECODER_REGISTRY,
+    DeconvContextDecoder,
+    build_context_decoder,
+)
+from .domain_head import (
+    DOMAIN_HEAD_REGISTRY,
+    BaseDomainHead,
+    ConvDomainClassifier,
+    build_domain_head,
+    domain_loss,
+)
+from .grl import DOMAIN_LABELS, DOMAIN_PD, DOMAIN_PE, GradientReversal, grad_reverse
+from .instance_heads import OccPoseInstanceHeads, keypoints_on_mask, pose_supervised
+from .mask_and_predict import MaskAndPredict, random_block_keep
+from .meta_arch import OccPoseRCNN, build_domain_detector_cfg  # register OccPoseRCNN
+from .pose_head import (
+    POSE_HEAD_REGISTRY,
+    BasePoseHead,
+    EncoderDecoderPoseHead,
+    build_pose_head,
+    decode_heatmaps,
+    gaussian_heatmaps,
+    pose_loss,
+)
+from .roi_heads import OccPoseROIHeads  # register OccPoseROIHeads
+from .sampling import jitter_boxes, select_training_instances
+from .seg_head import SEG_HEAD_REGISTRY, BaseSegHead, DeconvSegHead, build_seg_head, seg_loss
+
+__all__ = [
+    "COMMON_ENCODER_REGISTRY",
+    "CONTEXT_DECODER_REGISTRY",
+    "DOMAIN_HEAD_REGISTRY",
+    "POSE_HEAD_REGISTRY",
+    "SEG_HEAD_REGISTRY",
+    "BaseDomainHead",
+    "BasePoseHead",
+    "BaseSegHead",
+    "ConvCommonEncoder",
+    "ConvDomainClassifier",
+    "DeconvContextDecoder",
+    "DeconvSegHead",
+    "EncoderDecoderPoseHead",
+    "GradientReversal",
+    "MaskAndPredict",
+    "OccPoseInstanceHeads",
+    "OccPoseRCNN",
+    "OccPoseROIHeads",
+    "DOMAIN_LABELS",
+    "DOMAIN_PD",
+    "DOMAIN_PE",
+    "build_common_encoder",
+    "build_context_decoder",
+    "build_domain_detector_cfg",
+    "build_domain_head",
+    "build_pose_head",
+    "build_seg_head",
+    "decode_heatmaps",
+    "domain_loss",
+    "gaussian_heatmaps",
+    "grad_reverse",
+    "jitter_boxes",
+    "keypoints_on_mask",
+    "pose_loss",
+    "pose_supervised",
+    "random_block_keep",
+    "select_training_instances",
+    "seg_loss",
+]

@@ -1,0 +1,49 @@
+"""Loader of the synthetic two-domain set written by ``datasets/prepare_synthetic.py``.
+
+Source ("pe") dicts keep ``keypoints`` and ``fully_visible``; target ("pd") dicts keep
+``vis_bbox``, ``vis_ratio`` and ``cp_class`` (and ``keypoints`` only for ``synth_pd_val_kp``).
+Field meanings: ``occpose_d2/data/synthetic/generate.py``.
+"""
+
+import logging
+from typing import Dict, List
+
+from detectron2.data.datasets import load_coco_json
+
+from .common import DOMAIN_SOURCE, DOMAIN_TARGET
+
+__all__ = ["load_synthetic_json"]
+
+logger = logging.getLogger(__name__)
+
+_KEEP = {
+    DOMAIN_SOURCE: ("fully_visible",),
+    DOMAIN_TARGET: ("vis_bbox", "vis_ratio", "cp_class"),
+}
+_EXTRA = ["fully_visible", "vis_bbox", "vis_ratio", "cp_class"]
+
+
+def load_synthetic_json(json_file: str, image_root: str, domain: str) -> List[Dict]:
+    """Load one synthetic split as D2 dicts of ``domain`` ("pe" or "pd").
+
+    Returns:
+        D2 dataset dicts; annotations with ``category_id = 0``, full-body ``bbox`` (XYWH_ABS,
+        px), visible-mask ``segmentation`` (RLE) and the domain's extra fields.
+
+    Raises:
+        ValueError: a record lacks a field its domain needs (names the file and image).
+    """
+    dicts = load_coco_json(json_file, image_root, dataset_name=None, extra_annotation_keys=_EXTRA)
+    needed = ("bbox", "segmentation") + _KEEP[domain]
+    for d in dicts:
+        d["domain"] = domain
+        for i, ann in enumerate(d["annotations"]):
+            missing = [k for k in needed if k not in ann]
+            if missing:
+                raise ValueError(f"{json_file}: image '{d['file_name']}' annotation #{i} lacks "
+                                 f"{missing}; re-create it with datasets/prepare_synthetic.py")
+            for k in _EXTRA:
+                if k not in _KEEP[domain]:
+                    ann.pop(k, None)
+            ann["category_id"] = 0
+    return dicts

@@ -1,0 +1,5 @@
+"""Deterministic synthetic two-domain data set (DESIGN §5): see :func:`generate_synthetic`."""
+
+from .generate import generate_synthetic, write_previews
+
+__all__ = ["generate_synthetic", "write_previews"]

@@ -1,0 +1,133 @@
+"""A small plain-conv backbone + FPN that trains on CPU in minutes (configs/Synthetic).
+
+Layout (input ``N x C x H x W``): a stride-2 stem conv, then four stages ``res2``..``res5``,
+each a stride-2 3x3 conv followed by ``CONVS_PER_STAGE - 1`` stride-1 3x3 convs (conv-norm-ReLU),
+so ``res2``..``res5`` have strides 4, 8, 16, 32 (pixels) and ``MODEL.OCCPOSE_TINY.STAGE_CHANNELS``
+channels. D2's :class:`FPN` with :class:`LastLevelMaxPool` turns them into ``p2``..``p6``.
+"""
+
+import logging
+from typing import Dict, List, Sequence
+
+import fvcore.nn.weight_init as weight_init
+import torch
+import torch.nn.functional as F
+from detectron2.layers import Conv2d, ShapeSpec, get_norm
+from detectron2.modeling.backbone import BACKBONE_REGISTRY, FPN, Backbone
+from detectron2.modeling.backbone.fpn import LastLevelMaxPool
+from torch import nn
+
+__all__ = ["TinyConvNet", "build_occpose_tiny_backbone", "build_occpose_tiny_fpn_backbone"]
+
+logger = logging.getLogger(__name__)
+
+_STAGE_NAMES = ("res2", "res3", "res4", "res5")
+
+
+def _conv_bn_relu(in_ch: int, out_ch: int, stride: int, norm: str) -> Conv2d:
+    """3x3 conv (no bias when normalized) + norm + ReLU, MSRA-initialized."""
+    conv = Conv2d(
+        in_ch, out_ch, kernel_size=3, stride=stride, padding=1, bias=not norm,
+        norm=get_norm(norm, out_ch), activation=F.relu,
+    )
+    weight_init.c2_msra_fill(conv)
+    return conv
+
+
+class TinyConvNet(Backbone):
+    """Plain conv-norm-ReLU network with four stages at strides 4, 8, 16, 32."""
+
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        stem_channels: int,
+        stage_channels: Sequence[int],
+        convs_per_stage: int,
+        norm: str,
+        out_features: Sequence[str],
+    ):
+        """
+        Args:
+            in_channels: image channels (3 for BGR/RGB).
+            stem_channels: channels of the stride-2 stem conv.
+            stage_channels: channels of res2..res5 (4 values).
+            convs_per_stage: 3x3 convs per stage (>= 1; the first one has stride 2).
+            norm: D2 norm name ("", "BN", "GN", "SyncBN", "FrozenBN").
+            out_features: subset of res2..res5 returned by forward.
+        """
+        super().__init__()
+        if len(stage_channels) != len(_STAGE_NAMES):
+            raise ValueError(f"TinyConvNet needs 4 stage widths, got {list(stage_channels)}")
+        if convs_per_stage < 1:
+            raise ValueError(f"TinyConvNet needs convs_per_stage >= 1, got {convs_per_stage}")
+        unknown = set(out_features) - set(_STAGE_NAMES)
+        if unknown or not out_features:
+            raise ValueError(f"TinyConvNet out_features must be among {_STAGE_NAMES}, "
+                             f"got {list(out_features)}")
+        self.stem = _conv_bn_relu(in_channels, stem_channels, 2, norm)
+        self._out_features = [n for n in _STAGE_NAMES if n in out_features]
+        self._out_feature_strides: Dict[str, int] = {}
+        self._out_feature_channels: Dict[str, int] = {}
+        self.stage_names: List[str] = []
+        prev, stride = stem_channels, 2
+        for name, width in zip(_STAGE_NAMES, stage_channels):
+            convs = [_conv_bn_relu(prev, width, 2, norm)]
+            convs += [_conv_bn_relu(width, width, 1, norm) for _ in range(convs_per_stage - 1)]
+            self.add_module(name, nn.Sequential(*convs))
+            self.stage_names.append(name)
+            prev, stride = width, stride * 2
+            self._out_feature_strides[name] = stride
+            self._out_feature_channels[name] = width
+            if name == self._out_features[-1]:
+                break
+
+    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """
+        Args:
+            x: images, ``N x C x H x W`` (H, W multiples of 32 for exact strides).
+
+        Returns:
+            dict name -> ``N x C_name x H/stride x W/stride`` for each of ``out_features``.
+        """
+        x = self.stem(x)
+        outputs = {}
+        for name in self.stage_names:
+            x = getattr(self, name)(x)
+            if name in self._out_features:
+                outputs[name] = x
+        return outputs
+
+    def output_shape(self) -> Dict[str, ShapeSpec]:
+        return {
+            n: ShapeSpec(channels=self._out_feature_channels[n],
+                         stride=self._out_feature_strides[n])
+            for n in self._out_features
+        }
+
+
+@BACKBONE_REGISTRY.register()
+def build_occpose_tiny_backbone(cfg, input_shape: ShapeSpec) -> TinyConvNet:
+    """The bottom-up :class:`TinyConvNet` from ``MODEL.OCCPOSE_TINY``."""
+    c = cfg.MODEL.OCCPOSE_TINY
+    return TinyConvNet(
+        in_channels=input_shape.channels,
+        stem_channels=c.STEM_CHANNELS,
+        stage_channels=c.STAGE_CHANNELS,
+        convs_per_stage=c.CONVS_PER_STAGE,
+        norm=c.NORM,
+        out_features=c.OUT_FEATURES,
+    )
+
+
+@BACKBONE_REGISTRY.register()
+def build_occpose_tiny_fpn_backbone(cfg, input_shape: ShapeSpec) -> FPN:
+    """:class:`TinyConvNet` + D2's FPN (``MODEL.FPN.*``) with p6 by max-pooling p5."""
+    return FPN(
+        bottom_up=build_occpose_tiny_backbone(cfg, input_shape),
+        in_features=cfg.MODEL.FPN.IN_FEATURES,
+        out_channels=cfg.MODEL.FPN.OUT_CHANNELS,
+        norm=cfg.MODEL.FPN.NORM,
+        top_block=LastLevelMaxPool(),
+        fuse_type=cfg.MODEL.FPN.FUSE_TYPE,
+    )

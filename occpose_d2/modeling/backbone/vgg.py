@@ -1,0 +1,146 @@
+"""VGG (paper Table 5: VGG-19) as a D2 :class:`Backbone`, with D2's FPN on top.
+
+The bottom-up network is torchvision's ``vgg{11,13,16,19}[_bn]().features`` layer for layer
+(same ``features.<index>`` parameter names), cut into five stages: stage k is conv block k
+followed by its 2x2 max-pool, so its output has stride 2**k pixels. Stages 2..5 are exposed as
+``res2``..``res5`` (strides 4, 8, 16, 32), the names D2's ResNet-FPN configs already use.
+Converting torchvision's ImageNet weights is a key prefix: ``features.i.*`` ->
+``backbone.bottom_up.features.i.*``.
+"""
+
+import logging
+from typing import Dict, List, Sequence
+
+import torch
+from detectron2.layers import FrozenBatchNorm2d, ShapeSpec, get_norm
+from detectron2.modeling.backbone import BACKBONE_REGISTRY, FPN, Backbone
+from detectron2.modeling.backbone.fpn import LastLevelMaxPool
+from torch import nn
+
+__all__ = ["VGG", "build_vgg_backbone", "build_vgg_fpn_backbone"]
+
+logger = logging.getLogger(__name__)
+
+# Conv layers per block for each depth (torchvision's configurations "A", "B", "D", "E").
+_CONVS_PER_BLOCK = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3),
+                    19: (2, 2, 4, 4, 4)}
+_STAGE_NAMES = ("res2", "res3", "res4", "res5")
+
+
+class VGG(Backbone):
+    """VGG conv layers with stage outputs ``res2``..``res5`` at strides 4, 8, 16, 32."""
+
+    def __init__(
+        self,
+        *,
+        depth: int,
+        channels: Sequence[int],
+        norm: str,
+        out_features: Sequence[str],
+        in_channels: int = 3,
+        freeze_at: int = 0,
+    ):
+        """
+        Args:
+            depth: 11, 13, 16 or 19.
+            channels: output channels of the five conv blocks (VGG: 64, 128, 256, 512, 512).
+            norm: D2 norm name after each conv ("" for plain VGG, "BN"/"FrozenBN" for VGG-BN).
+            out_features: subset of res2..res5 returned by forward.
+            in_channels: image channels.
+            freeze_at: freeze the first ``freeze_at`` blocks (0: none; D2's BACKBONE.FREEZE_AT).
+        """
+        super().__init__()
+        if depth not in _CONVS_PER_BLOCK:
+            raise ValueError(f"VGG depth must be one of {sorted(_CONVS_PER_BLOCK)}, got {depth}")
+        if len(channels) != 5:
+            raise ValueError(f"VGG needs 5 block widths, got {list(channels)}")
+        if not out_features or set(out_features) - set(_STAGE_NAMES):
+            raise ValueError(f"VGG out_features must be among {_STAGE_NAMES}, "
+                             f"got {list(out_features)}")
+        self._out_features = [n for n in _STAGE_NAMES if n in out_features]
+        layers: List[nn.Module] = []
+        self._block_ends: List[int] = []  # index in `features` after each block's max-pool
+        prev = in_channels
+        for n_conv, width in zip(_CONVS_PER_BLOCK[depth], channels):
+            for _ in range(n_conv):
+                conv = nn.Conv2d(prev, width, kernel_size=3, padding=1)
+                nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(conv.bias)
+                layers.append(conv)
+                if norm:
+                    layers.append(get_norm(norm, width))
+                layers.append(nn.ReLU(inplace=True))
+                prev = width
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            self._block_ends.append(len(layers))
+        last_block = 1 + _STAGE_NAMES.index(self._out_features[-1])
+        self.features = nn.Sequential(*layers[: self._block_ends[last_block]])
+        self._out_feature_strides = {n: 2 ** (k + 2) for k, n in enumerate(_STAGE_NAMES)}
+        self._out_feature_channels = dict(zip(_STAGE_NAMES, channels[1:]))
+        self.freeze(freeze_at)
+
+    def freeze(self, freeze_at: int) -> "VGG":
+        """Stop gradients into blocks ``1..freeze_at``; their BN layers become FrozenBN."""
+        if freeze_at <= 0:
+            return self
+        end = self._block_ends[min(freeze_at, 5) - 1]
+        for i in range(min(end, len(self.features))):
+            layer = self.features[i]
+            for p in layer.parameters():
+                p.requires_grad = False
+            self.features[i] = FrozenBatchNorm2d.convert_frozen_batchnorm(layer)
+        return self
+
+    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """
+        Args:
+            x: images, ``N x C x H x W`` (H, W multiples of 32 for exact strides).
+
+        Returns:
+            dict name -> ``N x C_name x H/stride x W/stride`` for each of ``out_features``.
+        """
+        outputs = {}
+        start = 0
+        for k, end in enumerate(self._block_ends):
+            if start >= len(self.features):
+                break
+            x = self.features[start:end](x)
+            start = end
+            name = f"res{k + 1}"
+            if name in self._out_features:
+                outputs[name] = x
+        return outputs
+
+    def output_shape(self) -> Dict[str, ShapeSpec]:
+        return {
+            n: ShapeSpec(channels=self._out_feature_channels[n],
+                         stride=self._out_feature_strides[n])
+            for n in self._out_features
+        }
+
+
+@BACKBONE_REGISTRY.register()
+def build_vgg_backbone(cfg, input_shape: ShapeSpec) -> VGG:
+    """The bottom-up :class:`VGG` from ``MODEL.VGG`` and ``MODEL.BACKBONE.FREEZE_AT``."""
+    v = cfg.MODEL.VGG
+    return VGG(
+        depth=v.DEPTH,
+        channels=v.CHANNELS,
+        norm=v.NORM,
+        out_features=v.OUT_FEATURES,
+        in_channels=input_shape.channels,
+        freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
+    )
+
+
+@BACKBONE_REGISTRY.register()
+def build_vgg_fpn_backbone(cfg, input_shape: ShapeSpec) -> FPN:
+    """:class:`VGG` + D2's FPN (``MODEL.FPN.*``) with p6 by max-pooling p5."""
+    return FPN(
+        bottom_up=build_vgg_backbone(cfg, input_shape),
+        in_features=cfg.MODEL.FPN.IN_FEATURES,
+        out_channels=cfg.MODEL.FPN.OUT_CHANNELS,
+        norm=cfg.MODEL.FPN.NORM,
+        top_block=LastLevelMaxPool(),
+        fuse_type=cfg.MODEL.FPN.FUSE_TYPE,
+    )

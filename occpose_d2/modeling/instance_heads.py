@@ -1,0 +1,213 @@
+"""The instance-level part of Fig. 2, shared by OccPoseRCNN and OccPoseROIHeads.
+
+F_raw (RoIAlign) -> E_C -> F_DI, then
+  * D_Seg -> visible-mask logits (BCE, both domains, weight alpha),
+  * GRL -> C -> domain logit (BCE, both domains, weight beta; only with a domain head),
+  * D_C -> features x Mask-and-Predict(segmentation map) -> pose encoder-decoder -> 13 heatmaps
+    (source instances only: "pe" and fully visible, weight gamma).
+
+The segmentation map enters the pose branch detached: D_Seg is trained by its BCE only, so it
+stays a faithful visible-mask predictor (``pred_masks``, ``pred_keypoint_visible``), and the pose
+loss reaches E_C (and the detectors) through D_C.
+"""
+
+from typing import Dict, List, Optional
+
+import torch
+from detectron2.config import configurable
+from detectron2.layers import ShapeSpec, cat
+from detectron2.modeling.poolers import ROIPooler
+from detectron2.structures import Boxes, Instances
+from torch import nn
+
+from ..keypoints import NUM_KEYPOINTS
+from .common_encoder import build_common_encoder
+from .context_decoder import build_context_decoder
+from .domain_head import build_domain_head
+from .grl import DOMAIN_LABELS, GradientReversal
+from .mask_and_predict import MaskAndPredict
+from .pose_head import build_pose_head, decode_heatmaps
+from .seg_head import build_seg_head, seg_targets
+
+__all__ = ["OccPoseInstanceHeads", "pose_supervised", "keypoints_on_mask"]
+
+
+def pose_supervised(instances: Instances, domain: str, supervise: str) -> torch.Tensor:
+    """``(R,)`` bool: which instances of one image give pose loss. Never target ("pd") ones nor
+    ones without ``gt_keypoints``; with ``supervise == "fully_visible"`` only those with
+    ``gt_fully_visible`` (or, without that field, all joints v = 2); with "labeled" all."""
+    device = instances.proposal_boxes.device
+    if domain == "pd" or not instances.has("gt_keypoints"):
+        return torch.zeros(len(instances), dtype=torch.bool, device=device)
+    vis = instances.gt_keypoints.tensor[..., 2]
+    if supervise == "labeled":
+        return (vis > 0).any(dim=1)
+    if instances.has("gt_fully_visible"):
+        return instances.gt_fully_visible.to(device=device, dtype=torch.bool)
+    return (vis == 2).all(dim=1)
+
+
+def keypoints_on_mask(keypoints: torch.Tensor, boxes: torch.Tensor, mask_probs: torch.Tensor):
+    """``(R, K)`` bool: the joint (``R x K x 3``, pixels) lies inside its box (``R x 4``) on a
+    cell of the box's ``R x M x M`` visible-mask probabilities that is >= 0.5."""
+    side = mask_probs.shape[-1]
+    x0, y0, x1, y1 = (boxes[:, i:i + 1] for i in range(4))
+    u = (keypoints[..., 0] - x0) * side / (x1 - x0).clamp(min=1e-6)
+    v = (keypoints[..., 1] - y0) * side / (y1 - y0).clamp(min=1e-6)
+    inside = (u >= 0) & (u <= side) & (v >= 0) & (v <= side)
+    ui = u.floor().long().clamp(0, side - 1)
+    vi = v.floor().long().clamp(0, side - 1)
+    rows = torch.arange(len(boxes), device=boxes.device)[:, None]
+    return inside & (mask_probs[rows, vi, ui] >= 0.5)
+
+
+class OccPoseInstanceHeads(nn.Module):
+    """Pooler + E_C + D_Seg + (GRL + C) + D_C + Mask and Predict + pose head."""
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        in_features: List[str],
+        pooler: ROIPooler,
+        common_encoder: nn.Module,
+        seg_head: nn.Module,
+        context_decoder: nn.Module,
+        mask_and_predict: MaskAndPredict,
+        pose_head: nn.Module,
+        domain_head: Optional[nn.Module] = None,
+        grl_lambda: float = 1.0,
+        supervise: str = "fully_visible",
+    ):
+        """
+        Args:
+            in_features: feature maps pooled into F_raw (e.g. p2..p5).
+            pooler: RoIAlign producing ``R x C x P x P`` F_raw.
+            common_encoder, seg_head, context_decoder, pose_head, domain_head: the sub-heads
+                (see their registries); ``domain_head=None`` drops C and its loss.
+            mask_and_predict: holds the masking ratio p and applies it.
+            grl_lambda: initial gradient-reversal strength.
+            supervise: "fully_visible" or "labeled" (see :func:`pose_supervised`).
+        """
+        super().__init__()
+        self.in_features = in_features
+        self.pooler = pooler
+        self.common_encoder = common_encoder
+        self.seg_head = seg_head
+        self.grl = GradientReversal(grl_lambda)
+        self.domain_head = domain_head
+        self.context_decoder = context_decoder
+        self.mask_and_predict = mask_and_predict
+        self.pose_head = pose_head
+        self.supervise = supervise
+
+    @classmethod
+    def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec], with_domain_head: bool = True):
+        o = cfg.MODEL.OCCPOSE
+        res = o.POOLER_RESOLUTION
+        channels = {input_shape[f].channels for f in o.IN_FEATURES}
+        if len(channels) != 1:
+            raise ValueError(f"MODEL.OCCPOSE.IN_FEATURES {list(o.IN_FEATURES)} must have equal "
+                             f"channels, got {sorted(channels)}")
+        pooler = ROIPooler(
+            output_size=res,
+            scales=tuple(1.0 / input_shape[f].stride for f in o.IN_FEATURES),
+            sampling_ratio=o.POOLER_SAMPLING_RATIO,
+            pooler_type=o.POOLER_TYPE,
+        )
+        encoder = build_common_encoder(cfg, ShapeSpec(channels=channels.pop(), height=res,
+                                                      width=res))
+        decoder = build_context_decoder(cfg, encoder.output_shape)
+        return {
+            "in_features": list(o.IN_FEATURES),
+            "pooler": pooler,
+            "common_encoder": encoder,
+            "seg_head": build_seg_head(cfg, encoder.output_shape),
+            "context_decoder": decoder,
+            "mask_and_predict": MaskAndPredict(cfg),
+            "pose_head": build_pose_head(cfg, decoder.output_shape),
+            "domain_head": build_domain_head(cfg, encoder.output_shape)
+            if with_domain_head else None,
+            "grl_lambda": o.DOMAIN_HEAD.GRL_LAMBDA,
+            "supervise": o.POSE_HEAD.SUPERVISE,
+        }
+
+    def pool(self, features: Dict[str, torch.Tensor], boxes: List[Boxes]) -> torch.Tensor:
+        """F_raw: ``R x C x P x P`` RoIAlign features of ``boxes`` (per image, XYXY pixels)."""
+        return self.pooler([features[f] for f in self.in_features], boxes)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        instances: List[Instances],
+        domains: Optional[List[str]] = None,
+        mask_ratio: Optional[float] = None,
+        generator: Optional[torch.Generator] = None,
+    ):
+        """
+        Args:
+            x: ``R x C x P x P`` F_raw, rows in the order of ``instances`` (all images).
+            instances: per image; training: ``proposal_boxes`` and ``gt_*`` fields (see
+                :func:`select_training_instances`); inference: ``pred_boxes``.
+            domains: training only, per image "pe" / "pd" (None: all "pe", no domain loss).
+            mask_ratio, generator: inference only; default ``MASK_AND_PREDICT.TEST_RATIO`` and
+                a CPU generator seeded with ``TEST_SEED``.
+
+        Returns:
+            training: dict with "loss_seg", "loss_pose" (and "loss_domain" with a domain head);
+            inference: ``instances`` with ``pred_masks`` (``N x 1 x M x M`` probabilities),
+            ``pred_keypoints`` (``N x 13 x 3``), ``pred_keypoint_heatmaps`` (``N x 13 x S x S``),
+            ``pred_keypoint_visible`` (``N x 13`` bool).
+        """
+        if self.training:
+            return self._forward_train(x, instances, domains or ["pe"] * len(instances))
+        if mask_ratio is None:
+            mask_ratio = self.mask_and_predict.test_ratio
+        if generator is None:
+            generator = torch.Generator().manual_seed(self.mask_and_predict.test_seed)
+        return self._forward_inference(x, instances, mask_ratio, generator)
+
+    def _pose(self, feats, maps, ratio, generator) -> torch.Tensor:
+        masked = self.mask_and_predict(maps, ratio, generator)
+        return self.pose_head(self.context_decoder(feats) * masked)
+
+    def _forward_train(self, x, instances: List[Instances], domains: List[str]):
+        boxes = [inst.proposal_boxes for inst in instances]
+        feats = self.common_encoder(x)
+        seg_logits = self.seg_head(feats)
+        seg_gt = seg_targets(instances, boxes, seg_logits.shape[-1])
+        losses = self.seg_head.losses(seg_logits, seg_gt)
+        if self.domain_head is not None:
+            labels = cat([torch.full((len(inst),), DOMAIN_LABELS[d], device=x.device)
+                          for inst, d in zip(instances, domains)])
+            logits = self.domain_head(self.grl(feats))
+            losses.update(self.domain_head.losses(logits, labels))
+
+        sup = cat([pose_supervised(inst, d, self.supervise)
+                   for inst, d in zip(instances, domains)]).nonzero()[:, 0]
+        keypoints = cat([inst.gt_keypoints.tensor if inst.has("gt_keypoints")
+                         else x.new_zeros((len(inst), NUM_KEYPOINTS, 3)) for inst in instances])
+        all_boxes = cat([b.tensor for b in boxes])
+        if self.mask_and_predict.mask_source == "gt":
+            maps = seg_gt[:, None]
+        else:
+            maps = seg_logits.detach().sigmoid()
+        heatmaps = self._pose(feats[sup], maps[sup], self.mask_and_predict.ratio, None)
+        losses.update(self.pose_head.losses(heatmaps, keypoints[sup], all_boxes[sup]))
+        return losses
+
+    def _forward_inference(self, x, instances: List[Instances], ratio, generator):
+        feats = self.common_encoder(x)
+        probs = self.seg_head(feats).sigmoid()
+        heatmaps = self._pose(feats, probs, ratio, generator)
+        boxes = cat([inst.pred_boxes.tensor for inst in instances])
+        keypoints = decode_heatmaps(heatmaps, boxes, self.pose_head.loss_type)
+        visible = keypoints_on_mask(keypoints, boxes, probs[:, 0])
+        counts = [len(inst) for inst in instances]
+        for inst, m, k, h, v in zip(instances, probs.split(counts), keypoints.split(counts),
+                                    heatmaps.split(counts), visible.split(counts)):
+            inst.pred_masks = m
+            inst.pred_keypoints = k
+            inst.pred_keypoint_heatmaps = h
+            inst.pred_keypoint_visible = v
+        return instances

@@ -1,0 +1,130 @@
+"""Mask and Predict: remove a fraction p of a segmentation map in random square blocks.
+
+The pose branch multiplies D_C's features by the instance's visible-mask map; removing part of
+that map's foreground (the person) simulates occlusion, and the pose head must still predict all
+13 joints (the targets are fully visible persons). p grows over training (curriculum, set by the
+trainer's hook) and is fixed, with a fixed seed, at test time (occlusion AP, paper Table 2).
+"""
+
+from typing import Optional
+
+import numpy as np
+import torch
+from detectron2.config import configurable
+from torch import nn
+
+__all__ = ["random_block_keep", "MaskAndPredict"]
+
+_FG_THRESH = 0.5  # a map cell is foreground when its value (probability) is >= this
+
+
+def _remove_blocks_one(fg: np.ndarray, target: int, block: int, rng: np.random.Generator):
+    """Remove exactly ``target`` foreground cells of the ``M x M`` bool map ``fg`` with square
+    blocks of side ``block`` centred on random remaining foreground cells; a block that would
+    remove too many shrinks (down to 1 cell). Returns the ``M x M`` bool map of removed cells."""
+    side = fg.shape[0]
+    removed = np.zeros_like(fg)
+    sides = np.arange(block, 0, -1)
+    remaining = target
+    while remaining > 0:
+        present = fg & ~removed
+        flat = np.flatnonzero(present)
+        cy, cx = divmod(int(flat[rng.integers(len(flat))]), side)
+        ii = np.zeros((side + 1, side + 1), dtype=np.int64)
+        ii[1:, 1:] = present.cumsum(0).cumsum(1)
+        y0 = np.clip(cy - sides // 2, 0, side - sides)
+        x0 = np.clip(cx - sides // 2, 0, side - sides)
+        counts = ii[y0 + sides, x0 + sides] - ii[y0, x0 + sides] - ii[y0 + sides, x0] + ii[y0, x0]
+        k = int(np.argmax(counts <= remaining))  # largest block not removing too much
+        s = sides[k]
+        removed[y0[k]:y0[k] + s, x0[k]:x0[k] + s] = True
+        remaining -= int(counts[k])
+    return removed
+
+
+def random_block_keep(
+    maps: torch.Tensor,
+    ratio: float,
+    block_size: float,
+    generator: Optional[torch.Generator] = None,
+) -> torch.Tensor:
+    """Which cells of each map survive Mask and Predict.
+
+    Args:
+        maps: ``R x M x M`` visible-mask maps (probabilities or {0, 1}); cells >= 0.5 are the
+            foreground against which the removed fraction is measured.
+        ratio: fraction p in [0, 1] of each map's foreground cells to remove (rounded to whole
+            cells); 0 removes nothing.
+        block_size: side of a removed block as a fraction of M (in (0, 1]); the last blocks may be
+            smaller so that exactly ``round(p * #foreground)`` foreground cells go.
+        generator: CPU ``torch.Generator`` for reproducible masks (test time); None uses torch's
+            global RNG (training; seeded by ``torch.manual_seed``).
+
+    Returns:
+        ``R x M x M`` bool tensor on ``maps.device``: True = kept, False = removed.
+    """
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"Mask and Predict ratio must be in [0, 1], got {ratio}")
+    keep = torch.ones(maps.shape, dtype=torch.bool)
+    if ratio == 0.0 or maps.numel() == 0:
+        return keep.to(maps.device)
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
+    rng = np.random.default_rng(seed)
+    block = max(1, int(round(block_size * maps.shape[-1])))
+    fg = (maps.detach() >= _FG_THRESH).cpu().numpy()
+    for r in range(fg.shape[0]):
+        target = int(round(ratio * int(fg[r].sum())))
+        if target > 0:
+            keep[r] = torch.from_numpy(~_remove_blocks_one(fg[r], target, block, rng))
+    return keep.to(maps.device)
+
+
+class MaskAndPredict(nn.Module):
+    """Holds the masking ratio p and applies :func:`random_block_keep` to ``R x 1 x M x M`` maps.
+
+    ``ratio`` (training p) is a plain attribute set by the trainer through
+    ``OccPoseRCNN.set_mask_ratio``; ``test_ratio`` / ``test_seed`` are the inference defaults.
+    """
+
+    @configurable
+    def __init__(
+        self, *, block_size: float, mask_source: str = "pred", ratio: float = 0.0,
+        test_ratio: float = 0.0, test_seed: int = 0,
+    ):
+        """
+        Args:
+            block_size: block side as a fraction of the map side, in (0, 1].
+            mask_source: "pred" (sigmoid of D_Seg) or "gt" (cropped ground truth, training only).
+            ratio: initial training ratio p in [0, 1].
+            test_ratio: ratio used at inference when the caller gives none.
+            test_seed: seed used at inference when the caller gives no generator.
+        """
+        super().__init__()
+        if mask_source not in ("pred", "gt"):
+            raise ValueError(f"mask_source must be 'pred' or 'gt', got {mask_source!r}")
+        self.block_size = block_size
+        self.mask_source = mask_source
+        self.ratio = ratio
+        self.test_ratio = test_ratio
+        self.test_seed = test_seed
+
+    @classmethod
+    def from_config(cls, cfg):
+        m = cfg.MODEL.OCCPOSE.MASK_AND_PREDICT
+        return {
+            "block_size": m.BLOCK_SIZE,
+            "mask_source": m.MASK_SOURCE,
+            "ratio": m.RATIO_START,
+            "test_ratio": m.TEST_RATIO,
+            "test_seed": m.TEST_SEED,
+        }
+
+    def forward(
+        self, maps: torch.Tensor, ratio: float, generator: Optional[torch.Generator] = None
+    ) -> torch.Tensor:
+        """``R x 1 x M x M`` maps -> the same maps with the removed blocks set to 0."""
+        keep = random_block_keep(maps[:, 0], ratio, self.block_size, generator)
+        return maps * keep[:, None].to(maps.dtype)
+
+    def extra_repr(self) -> str:
+        return f"ratio={self.ratio}, block_size={self.block_size}, source={self.mask_source}"

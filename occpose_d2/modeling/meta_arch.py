@@ -1,0 +1,289 @@
+"""OccPoseRCNN: two domain-specific Faster R-CNNs + the shared occlusion-aware instance heads.
+
+Training input: D2 dicts after the mapper, each with ``domain`` "pe" (source, poses) or "pd"
+(target, no poses); a batch may mix both. Each domain's images go through that domain's
+detector (backbone + RPN + box head, D2's own modules); its losses get a ``_pe`` / ``_pd``
+suffix. Person boxes of both domains (see ``MODEL.OCCPOSE.TRAIN_BOXES``) are pooled from their
+detector's features into F_raw and fed to :class:`OccPoseInstanceHeads`.
+"""
+
+import logging
+from typing import Dict, List, Optional
+
+import torch
+from detectron2.config import configurable
+from detectron2.modeling import META_ARCH_REGISTRY, build_model
+from detectron2.modeling.postprocessing import detector_postprocess
+from detectron2.structures import Boxes, Instances
+from detectron2.utils.events import get_event_storage
+from torch import nn
+
+from ..config import validate_occpose_config
+from .grl import DOMAINS
+from .instance_heads import OccPoseInstanceHeads
+from .sampling import select_training_instances
+
+__all__ = ["OccPoseRCNN", "build_domain_detector_cfg"]
+
+logger = logging.getLogger(__name__)
+
+# Top-level key prefixes of a plain D2 GeneralizedRCNN checkpoint.
+_DETECTOR_PREFIXES = ("backbone.", "proposal_generator.", "roi_heads.")
+
+
+def build_domain_detector_cfg(cfg):
+    """A clone of ``cfg`` describing one box-only Faster R-CNN (GeneralizedRCNN, no masks or
+    keypoints, StandardROIHeads when the ROI heads were ours). ``cfg`` is left untouched."""
+    det_cfg = cfg.clone()
+    det_cfg.defrost()
+    det_cfg.MODEL.META_ARCHITECTURE = "GeneralizedRCNN"
+    det_cfg.MODEL.MASK_ON = False
+    det_cfg.MODEL.KEYPOINT_ON = False
+    if det_cfg.MODEL.ROI_HEADS.NAME == "OccPoseROIHeads":
+        det_cfg.MODEL.ROI_HEADS.NAME = "StandardROIHeads"
+    det_cfg.freeze()
+    return det_cfg
+
+
+@META_ARCH_REGISTRY.register()
+class OccPoseRCNN(nn.Module):
+    """The paper's Fig. 2 as a D2 meta-architecture (see the module docstring and DESIGN §3)."""
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        detectors: nn.ModuleDict,
+        instance_heads: OccPoseInstanceHeads,
+        train_boxes: str = "gt",
+        box_jitter: float = 0.0,
+        max_train_instances: int = 32,
+        detectors_only: bool = False,
+        test_domain: str = "pd",
+        test_score_thresh: float = 0.0,
+    ):
+        """
+        Args:
+            detectors: {"pe": GeneralizedRCNN, "pd": GeneralizedRCNN} box-only detectors (the
+                same module twice to share them); they hold pixel_mean/std and preprocessing.
+            instance_heads: the shared instance-level heads.
+            train_boxes, box_jitter, max_train_instances: see :func:`select_training_instances`.
+            detectors_only: train the detectors only (pre-training); the instance heads are
+                frozen (``requires_grad=False``) so DDP and the optimizer skip them.
+            test_domain: detector used at inference for inputs without a "domain".
+            test_score_thresh: detections scoring below it are dropped at inference.
+        """
+        super().__init__()
+        if set(detectors.keys()) != set(DOMAINS):
+            raise ValueError(f"detectors must have keys {DOMAINS}, got {list(detectors.keys())}")
+        self.detectors = detectors
+        self.instance_heads = instance_heads
+        self.train_boxes = train_boxes
+        self.box_jitter = box_jitter
+        self.max_train_instances = max_train_instances
+        self.detectors_only = detectors_only
+        self.test_domain = test_domain
+        self.test_score_thresh = test_score_thresh
+        if detectors_only:
+            instance_heads.requires_grad_(False)
+        self._register_load_state_dict_pre_hook(self._load_detector_checkpoint)
+
+    @classmethod
+    def from_config(cls, cfg):
+        validate_occpose_config(cfg)
+        o = cfg.MODEL.OCCPOSE
+        det_cfg = build_domain_detector_cfg(cfg)
+        pe = build_model(det_cfg)
+        pd = pe if o.SHARE_DETECTORS else build_model(det_cfg)
+        return {
+            "detectors": nn.ModuleDict({"pe": pe, "pd": pd}),
+            "instance_heads": OccPoseInstanceHeads(cfg, pe.backbone.output_shape()),
+            "train_boxes": o.TRAIN_BOXES,
+            "box_jitter": o.BOX_JITTER,
+            "max_train_instances": o.MAX_TRAIN_INSTANCES,
+            "detectors_only": o.DETECTORS_ONLY,
+            "test_domain": o.TEST_DOMAIN,
+            "test_score_thresh": o.TEST_SCORE_THRESH,
+        }
+
+    @property
+    def device(self) -> torch.device:
+        return self.detectors["pe"].pixel_mean.device
+
+    @property
+    def mask_ratio(self) -> float:
+        """Current Mask-and-Predict ratio p used in training."""
+        return self.instance_heads.mask_and_predict.ratio
+
+    def set_mask_ratio(self, p: float) -> None:
+        """Set the training masking ratio p (in [0, 1]); called by the trainer's hook."""
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"mask ratio must be in [0, 1], got {p}")
+        self.instance_heads.mask_and_predict.ratio = float(p)
+
+    @property
+    def grl_lambda(self) -> float:
+        """Current gradient-reversal strength."""
+        return self.instance_heads.grl.lambd
+
+    def set_grl_lambda(self, lambd: float) -> None:
+        """Set the gradient-reversal strength (>= 0); called by the trainer's hook."""
+        if lambd < 0:
+            raise ValueError(f"GRL lambda must be >= 0, got {lambd}")
+        self.instance_heads.grl.lambd = float(lambd)
+
+    def _group_by_domain(self, batched_inputs: List[dict]) -> Dict[str, List[int]]:
+        groups: Dict[str, List[int]] = {d: [] for d in DOMAINS}
+        for i, x in enumerate(batched_inputs):
+            d = x.get("domain", self.test_domain)
+            if d not in groups:
+                raise ValueError(f"Input {x.get('file_name', i)} has domain {d!r}, expected one "
+                                 f"of {DOMAINS}")
+            groups[d].append(i)
+        return groups
+
+    def forward(self, batched_inputs: List[dict]):
+        """Training: dict of losses (see the module docstring); inference: :meth:`inference`."""
+        if not self.training:
+            return self.inference(batched_inputs)
+        storage = get_event_storage()
+        storage.put_scalar("occpose/mask_ratio", self.mask_ratio, smoothing_hint=False)
+        storage.put_scalar("occpose/grl_lambda", self.grl_lambda, smoothing_hint=False)
+        losses: Dict[str, torch.Tensor] = {}
+        pooled, instances, domains = [], [], []
+        groups = self._group_by_domain(batched_inputs)
+        for d in DOMAINS:
+            if not groups[d]:
+                continue
+            det = self.detectors[d]
+            inputs = [batched_inputs[i] for i in groups[d]]
+            if any("instances" not in x for x in inputs):
+                raise ValueError("OccPoseRCNN training inputs need 'instances'")
+            images = det.preprocess_image(inputs)
+            targets = [x["instances"].to(self.device) for x in inputs]
+            features = det.backbone(images.tensor)
+            proposals, rpn_losses = det.proposal_generator(images, features, targets)
+            sampled, box_losses = det.roi_heads(images, features, proposals, targets)
+            losses.update({f"{k}_{d}": v for k, v in {**rpn_losses, **box_losses}.items()})
+            if self.detectors_only:
+                continue
+            chosen = select_training_instances(
+                targets, sampled, train_boxes=self.train_boxes, box_jitter=self.box_jitter,
+                max_instances=self.max_train_instances,
+                num_classes=det.roi_heads.num_classes,
+            )
+            pooled.append(self.instance_heads.pool(features, [c.proposal_boxes for c in chosen]))
+            instances.extend(chosen)
+            domains.extend([d] * len(chosen))
+        self._add_absent_domain_losses(losses, groups)
+        if not self.detectors_only:
+            losses.update(self.instance_heads(torch.cat(pooled), instances, domains))
+        return losses
+
+    def _add_absent_domain_losses(self, losses: Dict[str, torch.Tensor], groups) -> None:
+        """Zero losses (same keys) for a domain without images in this batch, tied to all of its
+        detector's parameters so DDP sees every parameter take part."""
+        present = [d for d in DOMAINS if groups[d]]
+        for d in DOMAINS:
+            if groups[d]:
+                continue
+            zero = sum(p.sum() for p in self.detectors[d].parameters() if p.requires_grad) * 0.0
+            suffix = f"_{present[0]}"
+            for k in [k for k in list(losses) if k.endswith(suffix)]:
+                losses[k[: -len(suffix)] + f"_{d}"] = zero
+
+    def inference(
+        self,
+        batched_inputs: List[dict],
+        detected_instances: Optional[List[Instances]] = None,
+        do_postprocess: bool = True,
+        mask_ratio: Optional[float] = None,
+        mask_seed: Optional[int] = None,
+    ):
+        """Detect persons (or take ``detected_instances``) and predict masks and poses.
+
+        Args:
+            batched_inputs: D2 dicts with "image" (and "height"/"width", "domain").
+            detected_instances: optional, per input, Instances with ``pred_boxes`` (and optional
+                ``scores``, ``pred_classes``) in ORIGINAL image coordinates ("height"/"width").
+            do_postprocess: rescale to the original size (D2's ``detector_postprocess``).
+            mask_ratio: Mask-and-Predict ratio p applied at test time (default
+                ``MASK_AND_PREDICT.TEST_RATIO``).
+            mask_seed: seed of that masking (default ``MASK_AND_PREDICT.TEST_SEED``); the same
+                seed and inputs give the same result.
+
+        Returns:
+            list of {"instances": Instances} (postprocessed), or list of Instances (raw).
+        """
+        assert not self.training
+        seed = self.instance_heads.mask_and_predict.test_seed if mask_seed is None else mask_seed
+        generator = torch.Generator().manual_seed(int(seed))
+        results: List[Optional[Instances]] = [None] * len(batched_inputs)
+        sizes: List[Optional[tuple]] = [None] * len(batched_inputs)
+        for d, idxs in self._group_by_domain(batched_inputs).items():
+            if not idxs:
+                continue
+            det = self.detectors[d]
+            inputs = [batched_inputs[i] for i in idxs]
+            images = det.preprocess_image(inputs)
+            features = det.backbone(images.tensor)
+            if detected_instances is None:
+                proposals, _ = det.proposal_generator(images, features, None)
+                found, _ = det.roi_heads(images, features, proposals, None)
+                found = [r[r.scores >= self.test_score_thresh] for r in found]
+            else:
+                found = [
+                    self._to_input_coords(detected_instances[i], batched_inputs[i], size)
+                    for i, size in zip(idxs, images.image_sizes)
+                ]
+            x = self.instance_heads.pool(features, [r.pred_boxes for r in found])
+            found = self.instance_heads(x, found, mask_ratio=mask_ratio, generator=generator)
+            for i, r, size in zip(idxs, found, images.image_sizes):
+                results[i], sizes[i] = r, size
+        if not do_postprocess:
+            return results
+        return [
+            {"instances": detector_postprocess(r, x.get("height", s[0]), x.get("width", s[1]))}
+            for r, x, s in zip(results, batched_inputs, sizes)
+        ]
+
+    def _to_input_coords(self, given: Instances, inp: dict, size) -> Instances:
+        """Given boxes in original coordinates -> Instances in the network input's frame."""
+        h, w = size
+        sx, sy = w / inp.get("width", w), h / inp.get("height", h)
+        boxes = given.pred_boxes.tensor.to(self.device, torch.float32)
+        boxes = boxes * boxes.new_tensor([sx, sy, sx, sy])
+        n = len(boxes)
+        out = Instances((h, w))
+        out.pred_boxes = Boxes(boxes)
+        out.scores = (given.scores.to(self.device) if given.has("scores")
+                      else torch.ones(n, device=self.device))
+        out.pred_classes = (given.pred_classes.to(self.device) if given.has("pred_classes")
+                            else torch.zeros(n, dtype=torch.long, device=self.device))
+        return out
+
+    def _load_detector_checkpoint(self, state_dict, prefix, *args) -> None:
+        """State-dict pre-hook: a plain D2 detector checkpoint (``backbone.*``,
+        ``proposal_generator.*``, ``roi_heads.*``) loads into both detectors; entries whose
+        shape does not match ours, or that we do not have (e.g. mask/keypoint heads), are
+        dropped with a log line."""
+        keys = [k for k in state_dict if k[len(prefix):].startswith(_DETECTOR_PREFIXES)
+                and k.startswith(prefix)]
+        if not keys:
+            return
+        own = self.state_dict()
+        skipped = []
+        for k in keys:
+            value = state_dict.pop(k)
+            for d in DOMAINS:
+                name = f"detectors.{d}.{k[len(prefix):]}"
+                if name not in own or tuple(own[name].shape) != tuple(value.shape):
+                    skipped.append(name)
+                    continue
+                state_dict[prefix + name] = value
+        logger.info(f"Loaded a plain detector checkpoint ({len(keys)} entries) into the "
+                    f"'pe' and 'pd' detectors.")
+        if skipped:
+            logger.info(f"Skipped {len(skipped)} detector entries absent from the model or "
+                        f"with another shape: {', '.join(sorted(skipped)[:20])}"
+                        + (" ..." if len(skipped) > 20 else ""))

@@ -1,0 +1,200 @@
+"""Pose encoder-decoder: masked pose features -> 13 keypoint heatmaps, its losses and decoding.
+
+Loss "mse" is MultiPoseNet's heatmap regression: squared error to Gaussian target heatmaps, on
+labeled joints inside the box only. Loss "softmax_ce" is Keypoint R-CNN's spatial cross-entropy
+(one-hot target cell). Both are averaged over the joints that count.
+"""
+
+from typing import Dict, Tuple
+
+import fvcore.nn.weight_init as weight_init
+import torch
+from detectron2.config import configurable
+from detectron2.layers import Conv2d, ConvTranspose2d, ShapeSpec
+from detectron2.structures import Keypoints, heatmaps_to_keypoints
+from detectron2.utils.registry import Registry
+from torch import nn
+from torch.nn import functional as F
+
+from ..keypoints import NUM_KEYPOINTS
+
+__all__ = [
+    "POSE_HEAD_REGISTRY",
+    "BasePoseHead",
+    "EncoderDecoderPoseHead",
+    "build_pose_head",
+    "gaussian_heatmaps",
+    "pose_loss",
+    "decode_heatmaps",
+]
+
+POSE_HEAD_REGISTRY = Registry("POSE_HEAD")
+POSE_HEAD_REGISTRY.__doc__ = """
+Registry for the pose encoder-decoder, which maps the masked pose features (R x C x M x M) to
+keypoint heatmaps (R x 13 x S x S, S = MODEL.OCCPOSE.POSE_HEAD.HEATMAP_SIZE).
+
+The registered object is called with `obj(cfg, input_shape)`.
+"""
+
+
+def gaussian_heatmaps(
+    keypoints: torch.Tensor, boxes: torch.Tensor, size: int, sigma: float
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Gaussian target heatmaps of joints relative to their boxes.
+
+    A joint at image point x maps to the continuous heatmap coordinate u = (x - x0) * S / w; cell
+    i covers [i, i + 1), its centre i + 0.5 (the convention of D2's ``heatmaps_to_keypoints``).
+
+    Args:
+        keypoints: ``R x K x 3`` (x, y, v) in the same pixel frame as ``boxes``.
+        boxes: ``R x 4`` XYXY boxes.
+        size: heatmap side S, in cells.
+        sigma: standard deviation of the Gaussians, in heatmap cells.
+
+    Returns:
+        targets ``R x K x S x S`` with peak 1 at the joint; valid ``R x K`` bool (v > 0 and the
+        joint inside its box).
+    """
+    x0, y0, x1, y1 = (boxes[:, i:i + 1] for i in range(4))
+    u = (keypoints[..., 0] - x0) * size / (x1 - x0).clamp(min=1e-6)
+    v = (keypoints[..., 1] - y0) * size / (y1 - y0).clamp(min=1e-6)
+    valid = (keypoints[..., 2] > 0) & (u >= 0) & (u <= size) & (v >= 0) & (v <= size)
+    centers = torch.arange(size, device=boxes.device, dtype=torch.float32) + 0.5
+    gx = torch.exp(-((centers - u[..., None]) ** 2) / (2 * sigma**2))
+    gy = torch.exp(-((centers - v[..., None]) ** 2) / (2 * sigma**2))
+    return gy[..., :, None] * gx[..., None, :], valid
+
+
+def pose_loss(
+    heatmaps: torch.Tensor, keypoints: torch.Tensor, boxes: torch.Tensor, loss_type: str,
+    sigma: float,
+) -> torch.Tensor:
+    """Heatmap loss of predicted ``R x K x S x S`` heatmaps against ``R x K x 3`` ground truth.
+
+    "mse": sum over the S x S cells of the squared error to :func:`gaussian_heatmaps`, averaged
+    over the valid joints (unit: squared heatmap value x cells). "softmax_ce": cross-entropy of
+    the S*S-way softmax against the joint's cell, averaged over the valid joints. Returns a zero
+    that keeps the graph when no joint is valid.
+    """
+    size = heatmaps.shape[-1]
+    if loss_type == "mse":
+        targets, valid = gaussian_heatmaps(keypoints, boxes, size, sigma)
+        if not valid.any():
+            return heatmaps.sum() * 0.0
+        return ((heatmaps[valid] - targets[valid]) ** 2).sum(dim=(1, 2)).mean()
+    if loss_type == "softmax_ce":
+        if heatmaps.numel() == 0:
+            return heatmaps.sum() * 0.0
+        cells, valid = Keypoints(keypoints).to_heatmap(boxes, size)
+        valid = valid.bool()
+        if not valid.any():
+            return heatmaps.sum() * 0.0
+        logits = heatmaps.flatten(2)[valid]
+        return F.cross_entropy(logits, cells[valid], reduction="mean")
+    raise ValueError(f"Unknown pose loss type {loss_type!r}")
+
+
+def decode_heatmaps(heatmaps: torch.Tensor, boxes: torch.Tensor, loss_type: str) -> torch.Tensor:
+    """``R x K x S x S`` heatmaps + ``R x 4`` boxes -> ``R x K x 3`` (x, y, score) in the boxes'
+    pixel frame, via D2's ``heatmaps_to_keypoints``. The score is the heatmap's peak value for
+    "mse" (about 1 for a confident joint) and the peak's softmax probability for "softmax_ce"."""
+    decoded = heatmaps_to_keypoints(heatmaps.detach(), boxes.detach())
+    score_index = 2 if loss_type == "mse" else 3
+    return decoded[:, :, [0, 1, score_index]]
+
+
+class BasePoseHead(nn.Module):
+    """Pose head base: subclasses define ``layers``; this class owns the weighted loss."""
+
+    @configurable
+    def __init__(
+        self, *, num_keypoints: int = NUM_KEYPOINTS, heatmap_size: int, loss_type: str = "mse",
+        sigma: float = 2.0, loss_weight: float = 1.0,
+    ):
+        """
+        Args:
+            num_keypoints: heatmaps per instance (13).
+            heatmap_size: side S of the predicted heatmaps, in cells.
+            loss_type: "mse" or "softmax_ce" (see :func:`pose_loss`).
+            sigma: Gaussian standard deviation for "mse", in heatmap cells.
+            loss_weight: gamma of Eq. (3).
+        """
+        super().__init__()
+        self.num_keypoints = num_keypoints
+        self.heatmap_size = heatmap_size
+        self.loss_type = loss_type
+        self.sigma = sigma
+        self.loss_weight = loss_weight
+
+    @classmethod
+    def from_config(cls, cfg, input_shape: ShapeSpec):
+        p = cfg.MODEL.OCCPOSE.POSE_HEAD
+        return {
+            "num_keypoints": NUM_KEYPOINTS,
+            "heatmap_size": p.HEATMAP_SIZE,
+            "loss_type": p.LOSS_TYPE,
+            "sigma": p.HEATMAP_SIGMA,
+            "loss_weight": p.LOSS_WEIGHT,
+        }
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``R x C x M x M`` masked features -> ``R x K x S x S`` heatmaps."""
+        x = self.layers(x)
+        if x.shape[-1] != self.heatmap_size:
+            x = F.interpolate(x, size=self.heatmap_size, mode="bilinear", align_corners=False)
+        return x
+
+    def losses(
+        self, heatmaps: torch.Tensor, keypoints: torch.Tensor, boxes: torch.Tensor
+    ) -> Dict[str, torch.Tensor]:
+        """``{"loss_pose": gamma * pose_loss}``; see :func:`pose_loss`."""
+        loss = pose_loss(heatmaps, keypoints, boxes, self.loss_type, self.sigma)
+        return {"loss_pose": self.loss_weight * loss}
+
+    def layers(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+@POSE_HEAD_REGISTRY.register()
+class EncoderDecoderPoseHead(BasePoseHead):
+    """A small U-Net: 3x3 conv at M, two stride-2 convs (M/2, M/4), two upsample + skip + conv
+    steps back to M, and a 4x4 stride-2 deconv to 2M (resized to S when S != 2M)."""
+
+    @configurable
+    def __init__(self, input_shape: ShapeSpec, *, conv_dim: int, **kwargs):
+        """
+        Args:
+            input_shape: channels and side M of the masked features.
+            conv_dim: channels of every conv layer.
+        """
+        super().__init__(**kwargs)
+        c = conv_dim
+        self.enc1 = Conv2d(input_shape.channels, c, 3, padding=1, activation=F.relu)
+        self.enc2 = Conv2d(c, c, 3, stride=2, padding=1, activation=F.relu)
+        self.enc3 = Conv2d(c, c, 3, stride=2, padding=1, activation=F.relu)
+        self.dec2 = Conv2d(c, c, 3, padding=1, activation=F.relu)
+        self.dec1 = Conv2d(c, c, 3, padding=1, activation=F.relu)
+        self.predictor = ConvTranspose2d(c, self.num_keypoints, 4, stride=2, padding=1)
+        for layer in (self.enc1, self.enc2, self.enc3, self.dec2, self.dec1):
+            weight_init.c2_msra_fill(layer)
+        nn.init.normal_(self.predictor.weight, std=0.001)
+        nn.init.constant_(self.predictor.bias, 0.0)
+
+    @classmethod
+    def from_config(cls, cfg, input_shape: ShapeSpec):
+        ret = super().from_config(cfg, input_shape)
+        ret.update(input_shape=input_shape, conv_dim=cfg.MODEL.OCCPOSE.POSE_HEAD.CONV_DIM)
+        return ret
+
+    def layers(self, x: torch.Tensor) -> torch.Tensor:
+        e1 = self.enc1(x)
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        d2 = self.dec2(e2 + F.interpolate(e3, size=e2.shape[-2:], mode="nearest"))
+        d1 = self.dec1(e1 + F.interpolate(d2, size=e1.shape[-2:], mode="nearest"))
+        return self.predictor(d1)
+
+
+def build_pose_head(cfg, input_shape: ShapeSpec) -> BasePoseHead:
+    """Build the pose encoder-decoder from ``cfg.MODEL.OCCPOSE.POSE_HEAD.NAME``."""
+    return POSE_HEAD_REGISTRY.get(cfg.MODEL.OCCPOSE.POSE_HEAD.NAME)(cfg, input_shape)

@@ -1,0 +1,159 @@
+#!/usr/bin/env python
+"""Run OccPoseRCNN on images, folders, globs or a video and write visualized results.
+
+Detections are drawn in green and poses in blue (hollow rings: joints the model flags as occluded),
+as in the paper's Fig. 3. Examples:
+
+    python projects/OccPose/demo.py --config-file configs/Synthetic/OccPose-Tiny.yaml \
+        --input datasets/synthetic/pd/val/images/*.png --output out/ \
+        --opts MODEL.WEIGHTS output/demo/model_final.pth
+    python projects/OccPose/demo.py --config-file CONFIG --video-input street.mp4 --output out.mp4
+    # poses for boxes from your own detector: {"image.png": [[x1, y1, x2, y2], ...], ...}
+    python projects/OccPose/demo.py --config-file CONFIG --input imgs/ --boxes boxes.json \
+        --output out/
+"""
+
+import argparse
+import glob
+import json
+import logging
+import os
+from typing import Dict, List, Optional
+
+import cv2
+import numpy as np
+import tqdm
+from detectron2.config import get_cfg
+from detectron2.data.detection_utils import read_image
+from detectron2.utils.logger import setup_logger
+
+from occpose_d2 import OccPosePredictor, add_occpose_config, validate_occpose_config
+from occpose_d2.visualization import draw_fig3
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+logger = logging.getLogger("occpose_d2.demo")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config-file", required=True, metavar="FILE")
+    parser.add_argument("--input", nargs="+", help="images, folders or globs")
+    parser.add_argument("--video-input", help="a video file")
+    parser.add_argument("--output", required=True,
+                        help="a folder for images, or a file (folder) for a video")
+    parser.add_argument("--confidence-threshold", type=float, default=0.5)
+    parser.add_argument("--domain", choices=("pe", "pd"), default=None,
+                        help="detector to use (default MODEL.OCCPOSE.TEST_DOMAIN)")
+    parser.add_argument("--boxes", help="JSON {image file name: [[x1, y1, x2, y2], ...]}: "
+                        "estimate poses for these boxes instead of detecting")
+    parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER,
+                        help="config overrides as KEY VALUE pairs")
+    return parser
+
+
+def setup_cfg(args):
+    cfg = get_cfg()
+    add_occpose_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    validate_occpose_config(cfg)
+    cfg.freeze()
+    return cfg
+
+
+def expand_inputs(patterns: List[str]) -> List[str]:
+    """Image paths from files, folders and globs, sorted; an error if nothing matches."""
+    paths = []
+    for pattern in patterns:
+        if os.path.isdir(pattern):
+            paths += [os.path.join(pattern, f) for f in sorted(os.listdir(pattern))
+                      if f.lower().endswith(IMAGE_EXTENSIONS)]
+        else:
+            matched = sorted(glob.glob(os.path.expanduser(pattern)))
+            if not matched:
+                raise FileNotFoundError(f"--input {pattern!r} matches no file")
+            paths += matched
+    return paths
+
+
+def load_boxes(path: str) -> Dict[str, np.ndarray]:
+    """Read ``--boxes``: image file name -> N x 4 XYXY array; a clear error for a bad entry."""
+    with open(path) as f:
+        data = json.load(f)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected an object {{image file name: [[x1, y1, x2, y2], ...]}}")
+    out = {}
+    for name, boxes in data.items():
+        arr = np.asarray(boxes, dtype=np.float32).reshape(-1, 4) if len(boxes) else np.zeros((0, 4))
+        if arr.ndim != 2 or (len(arr) and arr.shape[1] != 4) or (arr[:, 2:] <= arr[:, :2]).any():
+            raise ValueError(f"{path}: boxes of {name!r} must be [x1, y1, x2, y2] with x2 > x1, "
+                             f"y2 > y1; got {boxes}")
+        out[os.path.basename(name)] = arr
+    return out
+
+
+def visualize(predictor: OccPosePredictor, image_bgr: np.ndarray, threshold: float,
+              boxes: Optional[np.ndarray] = None, domain: Optional[str] = None) -> np.ndarray:
+    """Predict on one BGR image and return the drawn BGR image."""
+    out = predictor(image_bgr, boxes=boxes, domain=domain)["instances"].to("cpu")
+    drawn = draw_fig3(image_bgr[:, :, ::-1], predictions=out, score_thresh=threshold)
+    return drawn[:, :, ::-1]
+
+
+def run_images(args, predictor: OccPosePredictor) -> None:
+    paths = expand_inputs(args.input)
+    given = load_boxes(args.boxes) if args.boxes else None
+    os.makedirs(args.output, exist_ok=True)
+    for path in tqdm.tqdm(paths, desc="demo"):
+        image = read_image(path, format="BGR")
+        boxes = None
+        if given is not None:
+            boxes = given.get(os.path.basename(path))
+            if boxes is None:
+                logger.warning("%s: no entry in %s, skipped", path, args.boxes)
+                continue
+        drawn = visualize(predictor, image, args.confidence_threshold, boxes, args.domain)
+        cv2.imwrite(os.path.join(args.output, os.path.basename(path)), drawn)
+
+
+def run_video(args, predictor: OccPosePredictor) -> None:
+    video = cv2.VideoCapture(args.video_input)
+    if not video.isOpened():
+        raise FileNotFoundError(f"cannot open video {args.video_input!r}")
+    fps = video.get(cv2.CAP_PROP_FPS) or 25.0
+    frames = int(video.get(cv2.CAP_PROP_FRAME_COUNT))
+    out_path = args.output
+    if os.path.isdir(out_path):
+        out_path = os.path.join(out_path, os.path.splitext(os.path.basename(args.video_input))[0]
+                                + ".mp4")
+    writer = None
+    with tqdm.tqdm(total=frames or None, desc="demo") as bar:
+        while True:
+            ok, frame = video.read()
+            if not ok:
+                break
+            drawn = visualize(predictor, frame, args.confidence_threshold, domain=args.domain)
+            if writer is None:
+                h, w = drawn.shape[:2]
+                writer = cv2.VideoWriter(out_path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+            writer.write(drawn)
+            bar.update(1)
+    video.release()
+    if writer is not None:
+        writer.release()
+
+
+def main(argv=None) -> None:
+    args = get_parser().parse_args(argv)
+    setup_logger(name="occpose_d2")
+    if bool(args.input) == bool(args.video_input):
+        raise SystemExit("give exactly one of --input and --video-input")
+    predictor = OccPosePredictor(setup_cfg(args))
+    if args.input:
+        run_images(args, predictor)
+    else:
+        run_video(args, predictor)
+
+
+if __name__ == "__main__":
+    main()

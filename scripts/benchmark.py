@@ -13,7 +13,8 @@ Prints, for one config (random weights, nothing downloaded):
 Every (model, mode) measurement runs in a fresh process, so the CPU peak (``ru_maxrss`` minus
 the resident size before the first step) belongs to that measurement only; on CUDA the peak is
 ``torch.cuda.max_memory_allocated``. Both models keep every detection: the score threshold is
-0 and ``TEST.DETECTIONS_PER_IMAGE`` caps them, so their instance heads see as many boxes.
+0, ``TEST.DETECTIONS_PER_IMAGE`` caps them, and OccPoseRCNN infers with its "pe" detector,
+whose random weights equal those of D2's detector (same seed), so both heads get the same boxes.
 
 Examples::
 
@@ -77,6 +78,9 @@ def setup_cfgs(args: argparse.Namespace) -> Tuple[CfgNode, CfgNode]:
     cfg.MODEL.WEIGHTS = ""
     cfg.MODEL.DEVICE = args.device
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
+    # Infer with the "pe" detector: built first from the same seed, its weights equal those of
+    # D2's detector, so both models return the same boxes and their heads see as many.
+    cfg.MODEL.OCCPOSE.TEST_DOMAIN = "pe"
     cfg.TEST.DETECTIONS_PER_IMAGE = args.detections
     validate_occpose_config(cfg)
     if cfg.MODEL.META_ARCHITECTURE not in META_ARCH_REGISTRY:
@@ -242,8 +246,9 @@ def print_params(cfg: CfgNode, base: CfgNode) -> None:
     print(f"  pose branch (D_C + pose head) / D2 keypoint head: {pose / 1e6:.3f} / "
           f"{kp / 1e6:.3f} M = {pose / kp:.2f}")
     total = sum(n for _, n in heads)
-    print(f"  instance heads ({', '.join(name for name, _ in heads)}) / D2 keypoint + mask "
-          f"heads: {total / 1e6:.3f} / {(kp + mask) / 1e6:.3f} M = {total / (kp + mask):.2f}")
+    names = ", ".join(name.split(".")[-1] for name, _ in heads)
+    print(f"  instance heads ({names}) / D2 keypoint + mask heads: "
+          f"{total / 1e6:.3f} / {(kp + mask) / 1e6:.3f} M = {total / (kp + mask):.2f}")
 
 
 def main() -> None:

@@ -118,7 +118,8 @@ def _annotation(row: np.ndarray, segmentation) -> Dict:
     return ann
 
 
-def _image_dict(rec: CityPersonsImage, root: str, split: str, counts: Dict[str, int]) -> Dict:
+def _image_dict(rec: CityPersonsImage, position: int, root: str, split: str,
+                counts: Dict[str, int]) -> Dict:
     image_file, ids_file = cityscapes_files(root, split, rec.city, rec.im_name)
     if rec.segmentations is not None:  # already joined (converter output)
         segms, (h, w) = rec.segmentations, (rec.height, rec.width)
@@ -136,7 +137,7 @@ def _image_dict(rec: CityPersonsImage, root: str, split: str, counts: Dict[str, 
             rect = [[x, y, x + bw, y, x + bw, y + bh, x, y + bh]]
             segms.append(_rle(m) if m is not None else (rect if hw == "none" else None))
     return {
-        "file_name": image_file, "image_id": rec.image_id or f"{rec.city}/{rec.im_name}",
+        "file_name": image_file, "image_id": rec.image_id or position,
         "height": int(h), "width": int(w), "domain": DOMAIN_TARGET,
         "annotations": [_annotation(r, s) for r, s in zip(rec.boxes, segms)],
     }
@@ -153,23 +154,25 @@ def load_citypersons(anno_file: str, cityscapes_root: str, split: str, name: str
         name: dataset name for the log line.
 
     Returns:
-        D2 dicts (``domain = "pd"``; annotations with ``bbox`` full box, ``vis_bbox``,
+        D2 dicts (``domain = "pd"``; ``image_id`` = the JSON's id, else the 1-based position in
+        the file as in the official evaluation; annotations with ``bbox`` full box, ``vis_bbox``,
         ``vis_ratio``, ``cp_class``, ``instance_id``, ``iscrowd``, ``segmentation``).
 
     Raises:
         DatasetLayoutError: an image or instanceIds PNG is missing (first one named).
     """
     records = read_citypersons_annotations(anno_file)
-    missing = [p for r in records for p in cityscapes_files(cityscapes_root, split, r.city,
-                                                            r.im_name)[: 1 if r.segmentations
-                                                                           is not None else 2]
-               if not os.path.isfile(p)]
+    missing = []
+    for r in records:
+        image_file, ids_file = cityscapes_files(cityscapes_root, split, r.city, r.im_name)
+        needed = [image_file] if r.segmentations is not None else [image_file, ids_file]
+        missing += [p for p in needed if not os.path.isfile(p)]
     if missing:
         raise DatasetLayoutError(
             f"{name}: {len(missing)} Cityscapes file(s) named by '{anno_file}' are missing under "
             f"'{cityscapes_root}', e.g. '{missing[0]}' (see datasets/README.md)")
     counts = {"id": 0, "overlap": 0, "none": 0, "skip": 0, "joined": 0}
-    dicts = [_image_dict(r, cityscapes_root, split, counts) for r in records]
+    dicts = [_image_dict(r, i + 1, cityscapes_root, split, counts) for i, r in enumerate(records)]
     boxes = sum(len(r.boxes) for r in records)
     peds = sum(int((r.boxes[:, 0] == 1).sum()) for r in records)
     logger.info(

@@ -1,0 +1,83 @@
+"""Training mapper of occpose_d2: D2's ``DatasetMapper`` plus the two domains' extra fields.
+
+Adds to D2's output ``Instances``: ``gt_fully_visible`` (bool (N,), source "pe"; the dict's
+flag, False when an augmentation such as a crop left a joint outside the image) and
+``gt_vis_boxes`` (``Boxes`` (N, 4) XYXY, visible boxes in the augmented image, target "pd").
+Keypoints are kept for the source only: target dicts lose theirs in training, so no pose label
+of the target can leak into unsupervised adaptation. Full-body boxes are amodal and are never
+recomputed from the (visible) masks. Augmentations (training): D2's resize / crop / flip from
+``INPUT.*``, then ``RandomBrightness(*INPUT.BRIGHTNESS)`` and ``RandomGaussianBlur(
+INPUT.BLUR_PROB, INPUT.BLUR_SIGMA)``. Horizontal flips swap left/right joints with the 13-joint
+flip map (``keypoint_hflip_indices``).
+"""
+
+import numpy as np
+import torch
+from detectron2.data import DatasetMapper
+from detectron2.data import detection_utils as utils
+from detectron2.data import transforms as T
+from detectron2.structures import Boxes, BoxMode
+
+from ..keypoints import flip_indices
+from .datasets.common import DOMAIN_SOURCE, DOMAIN_TARGET
+from .transforms import RandomGaussianBlur
+
+__all__ = ["OccPoseDatasetMapper"]
+
+
+class OccPoseDatasetMapper(DatasetMapper):
+    """``DatasetMapper`` for both domains (mapped-dict contract in ``occpose_d2/data``)."""
+
+    @classmethod
+    def from_config(cls, cfg, is_train: bool = True):
+        ret = super().from_config(cfg, is_train)
+        ret["use_keypoint"] = True
+        ret["keypoint_hflip_indices"] = (
+            utils.create_keypoint_hflip_indices(cfg.DATASETS.TRAIN) if cfg.DATASETS.TRAIN
+            else np.asarray(flip_indices())
+        )
+        ret["recompute_boxes"] = False
+        if is_train:
+            lo, hi = cfg.INPUT.BRIGHTNESS
+            if (lo, hi) != (1.0, 1.0):
+                ret["augmentations"].append(T.RandomBrightness(lo, hi))
+            if cfg.INPUT.BLUR_PROB > 0:
+                ret["augmentations"].append(
+                    RandomGaussianBlur(cfg.INPUT.BLUR_PROB, tuple(cfg.INPUT.BLUR_SIGMA)))
+        return ret
+
+    @staticmethod
+    def _fully_visible(anno) -> bool:
+        """The dict's flag, withdrawn when an augmentation moved a joint out of the image."""
+        kps = anno.get("keypoints")
+        inside = kps is None or bool((np.asarray(kps)[:, 2] == 2).all())
+        return bool(anno.get("fully_visible", False)) and inside
+
+    def _transform_annotations(self, dataset_dict, transforms, image_shape):
+        domain = dataset_dict.get("domain")
+        annos = []
+        for obj in dataset_dict.pop("annotations"):
+            if obj.get("iscrowd", 0):
+                continue
+            if not self.use_instance_mask:
+                obj.pop("segmentation", None)
+            if domain == DOMAIN_TARGET:
+                obj.pop("keypoints", None)
+            vis = obj.get("vis_bbox")
+            obj = utils.transform_instance_annotations(
+                obj, transforms, image_shape, keypoint_hflip_indices=self.keypoint_hflip_indices)
+            if vis is not None:
+                xyxy = BoxMode.convert(list(vis), BoxMode.XYWH_ABS, BoxMode.XYXY_ABS)
+                xyxy = transforms.apply_box(np.asarray([xyxy], dtype=np.float64))[0]
+                obj["vis_bbox"] = np.minimum(np.maximum(xyxy, 0), list(image_shape[::-1]) * 2)
+            annos.append(obj)
+        instances = utils.annotations_to_instances(
+            annos, image_shape, mask_format=self.instance_mask_format)
+        if domain == DOMAIN_SOURCE:
+            instances.gt_fully_visible = torch.tensor(
+                [self._fully_visible(a) for a in annos], dtype=torch.bool)
+        if domain == DOMAIN_TARGET:
+            boxes = [a.get("vis_bbox", a["bbox"]) for a in annos]
+            instances.gt_vis_boxes = Boxes(torch.as_tensor(
+                np.asarray(boxes, dtype=np.float32).reshape(-1, 4)))
+        dataset_dict["instances"] = utils.filter_empty_instances(instances)

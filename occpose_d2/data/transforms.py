@@ -1,0 +1,47 @@
+"""Augmentations of occpose_d2 that D2 lacks: a random Gaussian blur (paper: flip, blur,
+brightness; D2 provides flip and brightness)."""
+
+from typing import Tuple
+
+import cv2
+import numpy as np
+from detectron2.data import transforms as T
+from fvcore.transforms.transform import NoOpTransform, Transform
+
+__all__ = ["GaussianBlurTransform", "RandomGaussianBlur"]
+
+
+class GaussianBlurTransform(Transform):
+    """Blur the image with a Gaussian of standard deviation ``sigma`` (px); geometry unchanged."""
+
+    def __init__(self, sigma: float):
+        super().__init__()
+        self._set_attributes(locals())
+
+    def apply_image(self, img: np.ndarray) -> np.ndarray:
+        """img: (H, W) or (H, W, C), uint8 or float; returns the same shape and dtype."""
+        return cv2.GaussianBlur(img, (0, 0), sigmaX=float(self.sigma), sigmaY=float(self.sigma))
+
+    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
+        return coords
+
+    def apply_segmentation(self, segmentation: np.ndarray) -> np.ndarray:
+        return segmentation
+
+    def inverse(self) -> Transform:
+        return NoOpTransform()
+
+
+class RandomGaussianBlur(T.Augmentation):
+    """With probability ``prob``, blur with ``sigma`` drawn uniformly from ``sigma_range`` (px)."""
+
+    def __init__(self, prob: float, sigma_range: Tuple[float, float]):
+        super().__init__()
+        if not 0.0 <= prob <= 1.0 or not 0.0 < sigma_range[0] <= sigma_range[1]:
+            raise ValueError(f"RandomGaussianBlur: bad prob {prob} / sigma_range {sigma_range}")
+        self._init(locals())
+
+    def get_transform(self, image: np.ndarray) -> Transform:
+        if self._rand_range() >= self.prob:
+            return NoOpTransform()
+        return GaussianBlurTransform(self._rand_range(*self.sigma_range))

@@ -1,0 +1,108 @@
+"""CityPersons MR^-2 (paper Table 4) as a D2 ``DatasetEvaluator``.
+
+Ground truth comes from the dataset dicts (evaluator types "citypersons" and "synth_pd"): the
+full box ``bbox``, ``vis_ratio`` (or ``vis_bbox`` area / box area; 1 when neither is given),
+``cp_class`` (only 1 = pedestrian counts; absent means 1) and ``iscrowd`` (ignore region).
+Detections are the model's ``pred_boxes`` / ``scores`` in original image coordinates; every
+predicted class counts (the model has the single class "person"). FPPI divides by the number of
+images of the dataset. Protocol details: :mod:`occpose_d2.evaluation.miss_rate`.
+"""
+
+import itertools
+import json
+import logging
+import os
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+from detectron2.data import DatasetCatalog
+from detectron2.evaluation import DatasetEvaluator
+from detectron2.structures import BoxMode
+from detectron2.utils import comm
+
+from .citypersons import PEDESTRIAN, detections_from_list, format_mr_table
+from .miss_rate import MRGroundTruth, evaluate_miss_rate
+
+__all__ = ["CityPersonsEvaluator", "mr_ground_truth_from_dicts"]
+
+logger = logging.getLogger(__name__)
+
+
+def _vis_ratio(ann: Dict[str, Any], w: float, h: float) -> float:
+    if "vis_ratio" in ann:
+        return float(ann["vis_ratio"])
+    if "vis_bbox" in ann:
+        vb = ann["vis_bbox"]
+        return float(vb[2] * vb[3]) / float(w * h)
+    return 1.0
+
+
+def mr_ground_truth_from_dicts(dataset_dicts: List[Dict[str, Any]], name: str) -> MRGroundTruth:
+    """Build :class:`MRGroundTruth` from D2 dataset dicts (boxes converted to XYWH_ABS)."""
+    img_ids, ann_img, boxes, vis, ignore = [], [], [], [], []
+    for d in dataset_dicts:
+        img_ids.append(d["image_id"])
+        for k, a in enumerate(d.get("annotations", [])):
+            x, y, w, h = BoxMode.convert(list(a["bbox"]), a["bbox_mode"], BoxMode.XYWH_ABS)
+            if w <= 0 or h <= 0:
+                raise ValueError(f"{name}: image {d['image_id']} annotation {k} has an empty box")
+            ann_img.append(d["image_id"])
+            boxes.append([x, y, w, h])
+            vis.append(_vis_ratio(a, w, h))
+            ignore.append(bool(a.get("iscrowd", 0)) or a.get("cp_class", PEDESTRIAN) != PEDESTRIAN)
+    try:
+        ids = np.asarray(img_ids, dtype=np.int64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name}: MR evaluation needs integer image ids ({e})") from e
+    return MRGroundTruth(ids, np.asarray(ann_img, dtype=np.int64),
+                         np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
+                         np.asarray(vis, dtype=np.float64), np.asarray(ignore, dtype=bool))
+
+
+class CityPersonsEvaluator(DatasetEvaluator):
+    """Log-average miss rate on R, HO, R+HO (and Reasonable_small, All); results ``"MR"``.
+
+    Writes the detections as ``citypersons_results.json`` (official format, category 1) to
+    ``output_dir``, so ``python -m occpose_d2.evaluation.citypersons`` can re-score them.
+    """
+
+    def __init__(
+        self, dataset_name: str, distributed: bool = True, output_dir: Optional[str] = None
+    ):
+        self._name = dataset_name
+        self._distributed = distributed
+        self._output_dir = output_dir
+        self._gt = mr_ground_truth_from_dicts(DatasetCatalog.get(dataset_name), dataset_name)
+
+    def reset(self):
+        self._records: List[dict] = []
+
+    def process(self, inputs, outputs):
+        for inp, out in zip(inputs, outputs):
+            inst = out.get("instances")
+            if inst is None or len(inst) == 0:
+                continue
+            b = inst.pred_boxes.tensor.detach().to("cpu", torch.float64).numpy()
+            b[:, 2:] -= b[:, :2]
+            scores = inst.scores.detach().cpu().tolist()
+            self._records.extend(
+                {"image_id": inp["image_id"], "category_id": PEDESTRIAN, "bbox": box, "score": s}
+                for box, s in zip(b.tolist(), scores)
+            )
+
+    def evaluate(self):
+        records = self._records
+        if self._distributed:
+            comm.synchronize()
+            records = list(itertools.chain(*comm.gather(records, dst=0)))
+            if not comm.is_main_process():
+                return {}
+        if self._output_dir:
+            os.makedirs(self._output_dir, exist_ok=True)
+            with open(os.path.join(self._output_dir, "citypersons_results.json"), "w") as f:
+                json.dump(records, f)
+        res = evaluate_miss_rate(self._gt, detections_from_list(records, self._name))
+        logger.info(f"CityPersons MR^-2 on {self._name}:\n" + format_mr_table(res))
+        return OrderedDict(MR=OrderedDict((k, v["MR"]) for k, v in res.items()))

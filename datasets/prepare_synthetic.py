@@ -3,7 +3,8 @@
 
 Example::
 
-    python datasets/prepare_synthetic.py --out datasets/synthetic --seed 0 --num-train 600 --num-val 100
+    python datasets/prepare_synthetic.py --out datasets/synthetic --seed 0 \
+        --num-train 600 --num-val 100
 
 Layout, fields and determinism: see ``occpose_d2/data/synthetic/generate.py``. The datasets
 ``synth_{pe,pd}_{train,val}`` and ``synth_pd_val_kp`` read ``$DETECTRON2_DATASETS/synthetic``.

@@ -35,13 +35,13 @@ from typing import Dict, List, Tuple
 
 import torch
 from detectron2.config import CfgNode, get_cfg
-from detectron2.modeling import META_ARCH_REGISTRY, build_model
+from detectron2.layers import FrozenBatchNorm2d
+from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_model
 from detectron2.structures import BitMasks, Boxes, Instances, Keypoints
 from detectron2.utils.events import EventStorage
 from torch import nn
 
-import occpose_d2.modeling  # noqa: F401  (registers OccPoseRCNN and the heads)
-import occpose_d2.modeling.backbone  # noqa: F401  (registers the backbones)
+import occpose_d2.modeling  # noqa: F401  (registers OccPoseRCNN, its heads and backbones)
 from occpose_d2.config import add_occpose_config, validate_occpose_config
 from occpose_d2.keypoints import NUM_KEYPOINTS
 
@@ -185,6 +185,40 @@ def make_inputs(args: argparse.Namespace, train: bool, occpose: bool) -> List[Li
     return batches
 
 
+@torch.no_grad()
+def calibrate_norms(model: nn.Module, cfg: CfgNode, h: int, w: int) -> None:
+    """Give every BN / FrozenBN layer of each backbone the statistics of one random
+    ``h x w`` image, normalized by ``MODEL.PIXEL_MEAN/STD`` like the benchmark's images.
+
+    With random weights and FrozenBN's default statistics (mean 0, var 1) a ResNet's activations
+    grow to Inf and no box survives; calibrated statistics keep them at a trained network's scale,
+    so both models return real detections. The same image serves every backbone.
+    """
+    g = torch.Generator().manual_seed(1)
+    image = torch.randint(0, 256, (1, 3, h, w), generator=g).float()
+    mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in (cfg.MODEL.PIXEL_MEAN,
+                                                             cfg.MODEL.PIXEL_STD))
+    image = (image - mean) / std
+
+    def set_stats(layer: nn.Module, inputs: Tuple[torch.Tensor]) -> None:
+        x = inputs[0]
+        layer.running_mean.copy_(x.mean(dim=(0, 2, 3)))
+        layer.running_var.copy_(x.var(dim=(0, 2, 3)))
+
+    norms = (nn.BatchNorm2d, FrozenBatchNorm2d)
+    backbones = {id(m.backbone): m.backbone for m in model.modules()
+                 if isinstance(getattr(m, "backbone", None), Backbone)}
+    for backbone in backbones.values():
+        hooks = [m.register_forward_pre_hook(set_stats) for m in backbone.modules()
+                 if isinstance(m, norms)]
+        training = backbone.training
+        backbone.eval()
+        backbone(image.to(next(backbone.parameters()).device))
+        backbone.train(training)
+        for hook in hooks:
+            hook.remove()
+
+
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -197,10 +231,12 @@ def measure(cfg: CfgNode, args: argparse.Namespace, train: bool) -> Dict[str, fl
     torch.manual_seed(0)
     occpose = cfg.MODEL.META_ARCHITECTURE != "GeneralizedRCNN"
     model = build_model(cfg)
+    calibrate_norms(model, cfg, 256, 256)
     model.train(train)
     if occpose and train and hasattr(model, "set_mask_ratio"):
         model.set_mask_ratio(0.3)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-5, momentum=0.9) if train else None
+    # lr 0: every step sees the same weights (stable timing); the update's cost is still paid.
+    opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9) if train else None
     batches = make_inputs(args, train, occpose)
     cuda = torch.device(cfg.MODEL.DEVICE).type == "cuda"
     if cuda:

@@ -1,8 +1,7 @@
 """Helpers for tests: a tiny CPU config + model and hand-built inputs with known persons.
 
 Usable by every test folder: ``from common import get_tiny_cfg, build_tiny_model, make_inputs``
-(pytest puts ``tests/`` on ``sys.path`` through ``rootdir``-relative imports; tests in
-sub-folders add it themselves, see tests/modeling/conftest-free imports there).
+(``tests/`` is on ``sys.path`` because pytest inserts the folder of ``tests/conftest.py``).
 """
 
 import os
@@ -33,6 +32,7 @@ def get_tiny_cfg(meta_arch: str = "OccPoseRCNN") -> CfgNode:
     cfg.merge_from_list([
         "MODEL.DEVICE", "cpu",
         "MODEL.WEIGHTS", "",
+        "MODEL.PIXEL_STD", [57.375, 57.12, 58.395],
         "MODEL.BACKBONE.NAME", "build_occpose_tiny_fpn_backbone",
         "MODEL.OCCPOSE_TINY.STEM_CHANNELS", 8,
         "MODEL.OCCPOSE_TINY.STAGE_CHANNELS", [8, 16, 16, 16],

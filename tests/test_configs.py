@@ -6,9 +6,9 @@ import pytest
 import torch
 from detectron2.config import get_cfg
 from detectron2.layers import ShapeSpec
-from detectron2.modeling import BACKBONE_REGISTRY, build_backbone
+from detectron2.modeling import BACKBONE_REGISTRY, build_backbone, build_model
 
-import occpose_d2.modeling.backbone  # noqa: F401  (registers the backbones)
+import occpose_d2.modeling  # noqa: F401  (registers the model and the backbones)
 from occpose_d2.config import add_occpose_config, validate_occpose_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -92,3 +92,15 @@ def test_bad_backbone_keys_are_named(key: str, value):
     cfg.merge_from_list([key, value])
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):
         validate_occpose_config(cfg)
+
+
+def test_tiny_model_is_cpu_sized():
+    """The full OccPoseRCNN of the tiny config: two detectors and the heads, under 5 M params."""
+    cfg = _load(CONFIG_DIR / "quick_schedules" / "occpose_tiny_instant_test.yaml")
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    assert model.device.type == "cpu"
+    n_params = sum(p.numel() for p in model.parameters())
+    assert 1_000_000 < n_params < 5_000_000
+    backbones = [m for m in model.modules() if type(m).__name__ == "TinyConvNet"]
+    assert len(backbones) == 2  # one per domain, separate weights

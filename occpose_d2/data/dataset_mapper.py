@@ -32,9 +32,10 @@ class OccPoseDatasetMapper(DatasetMapper):
     def from_config(cls, cfg, is_train: bool = True):
         ret = super().from_config(cfg, is_train)
         ret["use_keypoint"] = True
-        ret["keypoint_hflip_indices"] = (
+        # From the training sets' metadata (all share the 13-joint flip map), like D2.
+        ret["keypoint_hflip_indices"] = np.asarray(
             utils.create_keypoint_hflip_indices(cfg.DATASETS.TRAIN) if cfg.DATASETS.TRAIN
-            else np.asarray(flip_indices())
+            else flip_indices()
         )
         ret["recompute_boxes"] = False
         if is_train:

@@ -7,11 +7,13 @@ from .hooks import (
     mask_ratio_at,
     unwrap_model,
 )
+from .predictor import OccPosePredictor
 from .trainer import OccPoseTrainer
 
 __all__ = [
     "CurriculumMaskingHook",
     "GRLScheduleHook",
+    "OccPosePredictor",
     "OccPoseTrainer",
     "grl_lambda_at",
     "mask_ratio_at",

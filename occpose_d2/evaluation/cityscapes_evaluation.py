@@ -17,6 +17,7 @@ import os
 from collections import OrderedDict
 from typing import Iterator
 
+import numpy as np
 from detectron2.evaluation import CityscapesInstanceEvaluator
 from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
@@ -26,15 +27,34 @@ __all__ = ["CityscapesPersonRiderEvaluator"]
 TABLE3_CLASSES = ("person", "rider")
 
 
+class _Numpy1Compat:
+    """numpy as cityscapesscripts 2.3 expects it: ``np.in1d`` (removed in numpy 2.4) and
+    ``np.count_nonzero`` returning a Python int (numpy 2 returns ``np.intp``, which its JSON
+    writer cannot serialise)."""
+
+    in1d = staticmethod(np.isin)
+
+    @staticmethod
+    def count_nonzero(a, axis=None, **kwargs):
+        n = np.count_nonzero(a, axis=axis, **kwargs)
+        return int(n) if axis is None else n
+
+    def __getattr__(self, name: str):
+        return getattr(np, name)
+
+
 @contextlib.contextmanager
-def _cwd(path: str) -> Iterator[None]:
-    """cityscapesscripts writes ``matches.json`` to the working directory: keep it in ``path``."""
-    old = os.getcwd()
+def _cityscapes_env(cs_eval, path: str) -> Iterator[None]:
+    """Run cityscapesscripts in ``path`` (it writes ``matches.json`` to the working directory)
+    seeing numpy 1 behaviour (:class:`_Numpy1Compat`); numpy itself is not modified."""
+    old_cwd, old_np = os.getcwd(), cs_eval.np
+    cs_eval.np = _Numpy1Compat()
     os.chdir(path)
     try:
         yield
     finally:
-        os.chdir(old)
+        os.chdir(old_cwd)
+        cs_eval.np = old_np
 
 
 class CityscapesPersonRiderEvaluator(CityscapesInstanceEvaluator):
@@ -64,7 +84,7 @@ class CityscapesPersonRiderEvaluator(CityscapesInstanceEvaluator):
             raise FileNotFoundError(
                 f"No */*_gtFine_instanceIds.png under gt_dir {gt_dir} (Cityscapes gtFine layout)"
             )
-        with _cwd(self._temp_dir):
+        with _cityscapes_env(cs_eval, self._temp_dir):
             pred_list = [cs_eval.getPrediction(gt, args) for gt in gt_list]
             classes = cs_eval.evaluateImgLists(pred_list, gt_list, args)["averages"]["classes"]
         res = OrderedDict()

@@ -70,7 +70,8 @@ def keypoint_json_to_13(data: Dict[str, Any], source: str = "") -> Dict[str, Any
 
     17-joint (COCO, OCHuman) and 14-joint (CrowdPose) annotations are mapped as the loaders do;
     ``num_keypoints`` is recounted on the 13 joints; annotations without keypoints get 13
-    unlabeled joints (COCOeval reads ``keypoints`` of every ground truth). Images keep their
+    unlabeled joints (COCOeval reads ``keypoints`` of every ground truth); a missing ``area``
+    (CrowdPose) becomes the box area. Images keep their
     ``crowdIndex``; when a 14-joint (CrowdPose) file lacks it, it is computed (:func:`crowd_index`).
     """
     out = copy.copy(data)
@@ -84,6 +85,8 @@ def keypoint_json_to_13(data: Dict[str, Any], source: str = "") -> Dict[str, Any
         else:
             a["keypoints"] = [0.0] * (3 * NUM_KEYPOINTS)
         a["num_keypoints"] = int((np.asarray(a["keypoints"][2::3]) > 0).sum())
+        if "area" not in a:  # CrowdPose has no masks and no area: OKS scale from the box
+            a["area"] = float(a["bbox"][2] * a["bbox"][3])
         anns.append(a)
     out["annotations"] = anns
     out["categories"] = [

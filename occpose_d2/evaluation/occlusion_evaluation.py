@@ -115,10 +115,10 @@ class OcclusionEvaluator(DatasetEvaluator):
                 })
             height, width = inp.get("height", gt["height"]), inp.get("width", gt["width"])
             given = Instances((height, width))
-            given.pred_boxes = Boxes(torch.tensor(boxes, dtype=torch.float32, device=self._device()))
-            given.scores = torch.ones(len(boxes), device=given.pred_boxes.device)
-            given.pred_classes = torch.zeros(len(boxes), dtype=torch.int64,
-                                             device=given.pred_boxes.device)
+            dev = self._device()
+            given.pred_boxes = Boxes(torch.tensor(boxes, dtype=torch.float32, device=dev))
+            given.scores = torch.ones(len(boxes), device=dev)
+            given.pred_classes = torch.zeros(len(boxes), dtype=torch.int64, device=dev)
             for p in self._ratios:
                 with torch.no_grad():
                     out = self._model.inference(

@@ -133,8 +133,12 @@ class OccPoseRCNN(nn.Module):
         self.instance_heads.grl.lambd = float(lambd)
 
     def _group_by_domain(self, batched_inputs: List[dict]) -> Dict[str, List[int]]:
+        """Input indices per domain; in training every input must say its "domain"."""
         groups: Dict[str, List[int]] = {d: [] for d in DOMAINS}
         for i, x in enumerate(batched_inputs):
+            if self.training and "domain" not in x:
+                raise ValueError(f"Training input {x.get('file_name', i)} has no 'domain' "
+                                 f"(expected one of {DOMAINS}; the two-domain loader sets it)")
             d = x.get("domain", self.test_domain)
             if d not in groups:
                 raise ValueError(f"Input {x.get('file_name', i)} has domain {d!r}, expected one "

@@ -1,10 +1,12 @@
 """Pose encoder-decoder: masked pose features -> 13 keypoint heatmaps, its losses and decoding.
 
 Loss "mse" is MultiPoseNet's heatmap regression: squared error to Gaussian target heatmaps, on
-labeled joints inside the box only. Loss "softmax_ce" is Keypoint R-CNN's spatial cross-entropy
-(one-hot target cell). Both are averaged over the joints that count.
+labeled joints inside the box only (normalized by the Gaussian's energy, see :func:`pose_loss`).
+Loss "softmax_ce" is Keypoint R-CNN's spatial cross-entropy (one-hot target cell). Both are
+averaged over the joints that count.
 """
 
+import math
 from typing import Dict, Tuple
 
 import fvcore.nn.weight_init as weight_init
@@ -72,7 +74,9 @@ def pose_loss(
     """Heatmap loss of predicted ``R x K x S x S`` heatmaps against ``R x K x 3`` ground truth.
 
     "mse": sum over the S x S cells of the squared error to :func:`gaussian_heatmaps`, averaged
-    over the valid joints (unit: squared heatmap value x cells). "softmax_ce": cross-entropy of
+    over the valid joints and divided by a Gaussian's energy pi * sigma^2 (so an all-zero
+    prediction scores about 1 whatever S and sigma; MultiPoseNet's L2 up to that constant, which
+    keeps its gradients on the scale of the other losses). "softmax_ce": cross-entropy of
     the S*S-way softmax against the joint's cell, averaged over the valid joints. Returns a zero
     that keeps the graph when no joint is valid.
     """
@@ -81,7 +85,8 @@ def pose_loss(
         targets, valid = gaussian_heatmaps(keypoints, boxes, size, sigma)
         if not valid.any():
             return heatmaps.sum() * 0.0
-        return ((heatmaps[valid] - targets[valid]) ** 2).sum(dim=(1, 2)).mean()
+        sq_err = ((heatmaps[valid] - targets[valid]) ** 2).sum(dim=(1, 2))
+        return sq_err.mean() / (math.pi * sigma**2)
     if loss_type == "softmax_ce":
         if heatmaps.numel() == 0:
             return heatmaps.sum() * 0.0

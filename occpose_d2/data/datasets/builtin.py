@@ -17,8 +17,8 @@ __all__ = ["register_all_coco_person13", "register_all_citypersons", "register_a
 
 # name -> (image root, annotation JSON), relative to the dataset root.
 _COCO_PERSON13: Dict[str, Tuple[str, str]] = {
-    "coco_2017_train_person13": ("coco/train2017", "coco/annotations/person_keypoints_train2017.json"),
-    "coco_2017_val_person13": ("coco/val2017", "coco/annotations/person_keypoints_val2017.json"),
+    f"coco_2017_{s}_person13": (f"coco/{s}2017", f"coco/annotations/person_keypoints_{s}2017.json")
+    for s in ("train", "val")
 }
 _COCO_LAYOUT = """  coco/annotations/person_keypoints_{train,val}2017.json
   coco/{train,val}2017/*.jpg"""
@@ -27,8 +27,8 @@ _COCO_LAYOUT = """  coco/annotations/person_keypoints_{train,val}2017.json
 _CITYPERSONS: Dict[str, str] = {"citypersons_train": "train", "citypersons_val": "val"}
 # Annotation files tried in this order (converter output first: masks already joined).
 _CITYPERSONS_ANNOTATIONS = ("citypersons_{split}.json", "anno_{split}.mat", "{split}_gt.json")
-_CITYPERSONS_LAYOUT = """  citypersons/annotations/anno_{train,val}.mat  (or {train,val}_gt.json, or the converter's
-                                                 citypersons_{train,val}.json)
+_CITYPERSONS_LAYOUT = """  citypersons/annotations/anno_{train,val}.mat
+      (or the official {train,val}_gt.json, or the converter's citypersons_{train,val}.json)
   cityscapes/leftImg8bit/{train,val}/<city>/<city>_<seq>_<frame>_leftImg8bit.png
   cityscapes/gtFine/{train,val}/<city>/<city>_<seq>_<frame>_gtFine_instanceIds.png"""
 

@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 import pycocotools.mask as mask_util
+from cityscapesscripts.helpers.labels import name2label
 from detectron2.structures import BoxMode
 
 from .citypersons_annotations import CityPersonsImage, read_citypersons_annotations
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 MATCH_IOU = 0.5  # min IoU (mask box vs visible box) of a best-overlap match
 _PERSON_LIKE = (1, 2, 3, 4)
-_CITYSCAPES_PERSON_LABELS = (24, 25)  # person, rider
+_CITYSCAPES_PERSON_LABELS = (name2label["person"].id, name2label["rider"].id)  # 24, 25
 
 
 def cityscapes_files(root: str, split: str, city: str, im_name: str) -> Tuple[str, str]:
@@ -108,9 +109,10 @@ def _rle(mask: np.ndarray) -> Dict:
 def _annotation(row: np.ndarray, segmentation) -> Dict:
     cls = int(row[0])
     box, vis = [float(v) for v in row[1:5]], [float(v) for v in row[6:10]]
+    area = box[2] * box[3]
     ann = {
         "bbox": box, "bbox_mode": BoxMode.XYWH_ABS, "category_id": 0, "iscrowd": int(cls != 1),
-        "vis_bbox": vis, "vis_ratio": vis[2] * vis[3] / (box[2] * box[3]) if box[2] * box[3] else 0.0,
+        "vis_bbox": vis, "vis_ratio": vis[2] * vis[3] / area if area > 0 else 0.0,
         "cp_class": cls, "instance_id": int(row[5]),
     }
     if segmentation is not None:

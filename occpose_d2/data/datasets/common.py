@@ -28,7 +28,7 @@ def dataset_metadata(domain: str, evaluator_type: str, **extra: Any) -> Dict[str
 
 
 def register_lazy(name: str, loader: Callable[[], List[Dict]], metadata: Dict[str, Any]) -> None:
-    """Register ``name`` once (a second call is a no-op); ``loader`` runs on ``DatasetCatalog.get``."""
+    """Register ``name`` once (again: no-op); ``loader`` runs on ``DatasetCatalog.get``."""
     if name in DatasetCatalog.list():
         return
     DatasetCatalog.register(name, loader)

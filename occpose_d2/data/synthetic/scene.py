@@ -59,7 +59,8 @@ def _draw_parts(parts: np.ndarray, fig: Figure, long_sleeves: bool) -> None:
     torso = np.array([j[LS] + side * 0.03 * H, j[RS] - side * 0.03 * H,
                       j[RH] - side * 0.035 * H, j[LH] + side * 0.035 * H])
     cv2.fillPoly(parts, [np.round(torso).astype(np.int32)], _SHIRT)
-    hips = np.array([torso[3] + (torso[0] - torso[3]) * 0.15, torso[2] + (torso[1] - torso[2]) * 0.15,
+    hips = np.array([torso[3] + (torso[0] - torso[3]) * 0.15,
+                     torso[2] + (torso[1] - torso[2]) * 0.15,
                      j[RH] + (0, 0.04 * H), j[LH] + (0, 0.04 * H)])
     cv2.fillPoly(parts, [np.round(hips).astype(np.int32)], _PANTS)
     neck = (j[LS] + j[RS]) / 2
@@ -169,7 +170,8 @@ def _draw_objects(rng, domain: str, img, owner, figs: List[Figure]) -> None:
         else:  # bush
             col = np.float32([40, rng.uniform(90, 150), 50])
             for _ in range(int(rng.integers(3, 6))):
-                c = (int(cx + rng.uniform(-0.6, 0.6) * (x1 - x0)), int(y1 - rng.uniform(0, 0.2) * fh))
+                c = (int(cx + rng.uniform(-0.6, 0.6) * (x1 - x0)),
+                     int(y1 - rng.uniform(0, 0.2) * fh))
                 cv2.circle(layer, c, int(fh * rng.uniform(0.1, 0.2)), 1, -1)
         img[layer == 1] = col
         img[layer == 2] = (25, 25, 25)

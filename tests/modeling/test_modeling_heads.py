@@ -1,0 +1,215 @@
+"""Sub-heads of OccPoseRCNN on hand-built inputs: GRL, Mask and Predict, pose loss/decoding."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from common import get_tiny_cfg, make_inputs
+from detectron2.layers import ShapeSpec
+from detectron2.structures import Boxes, Instances, Keypoints
+from detectron2.utils.events import EventStorage
+
+from occpose_d2.modeling import (
+    MaskAndPredict,
+    OccPoseInstanceHeads,
+    decode_heatmaps,
+    gaussian_heatmaps,
+    grad_reverse,
+    keypoints_on_mask,
+    pose_loss,
+    pose_supervised,
+    random_block_keep,
+)
+
+SHAPES = {f"p{k}": ShapeSpec(channels=16, stride=2**k) for k in range(2, 7)}
+
+
+def _heads_and_batch(seed: int = 0):
+    """Instance heads of the tiny config in training mode, F_raw and training Instances for a
+    "pe" image (persons: fully visible, partially visible) and a "pd" image (two persons)."""
+    torch.manual_seed(seed)
+    heads = OccPoseInstanceHeads(get_tiny_cfg(), SHAPES).train()
+    instances = []
+    for x in make_inputs(("pe", "pd")):
+        inst = x["instances"]
+        inst.proposal_boxes = inst.gt_boxes.clone()
+        instances.append(inst)
+    feats = torch.randn(4, 16, 7, 7)
+    return heads, feats, instances, ["pe", "pd"]
+
+
+def test_grad_reverse_is_identity_forward_and_negated_backward():
+    x = torch.randn(3, 4, requires_grad=True)
+    y = grad_reverse(x, 0.7)
+    assert torch.equal(y, x)
+    (y * torch.arange(4.0)).sum().backward()
+    assert torch.allclose(x.grad, -0.7 * torch.arange(4.0).expand(3, 4))
+
+
+def test_domain_loss_pushes_common_encoder_against_the_classifier():
+    heads, feats, instances, domains = _heads_and_batch()
+    encoder_params = list(heads.common_encoder.parameters())
+    classifier_params = list(heads.domain_head.parameters())
+
+    def grads(lambd):
+        heads.zero_grad()
+        heads.grl.lambd = lambd
+        with EventStorage():
+            loss = heads(feats, instances, domains)["loss_domain"]
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in encoder_params], \
+            [p.grad.clone() for p in classifier_params]
+
+    loss, enc_rev, cls_rev = grads(1.0)  # through the GRL
+    _, enc_plain, cls_plain = grads(-1.0)  # -(-1) = plain backprop through C
+    assert any(g.abs().sum() > 0 for g in enc_rev)
+    for a, b in zip(enc_rev, enc_plain):
+        assert torch.allclose(a, -b, atol=1e-7)
+    for a, b in zip(cls_rev, cls_plain):  # C itself still learns to classify
+        assert torch.allclose(a, b)
+    # A gradient-descent step of E_C on the reversed gradient raises C's loss.
+    heads.grl.lambd = 1.0
+    with torch.no_grad():
+        for p, g in zip(encoder_params, enc_rev):
+            p -= 0.05 * g
+    with EventStorage():
+        after = heads(feats, instances, domains)["loss_domain"].item()
+    assert after > loss
+
+
+def _disc_maps(n=6, side=28):
+    yy, xx = np.mgrid[0:side, 0:side] + 0.5
+    maps = []
+    for r in range(n):
+        rad = 6 + r
+        maps.append((((xx - 14) ** 2 + (yy - 14) ** 2) <= rad**2).astype(np.float32) * 0.9)
+    return torch.from_numpy(np.stack(maps))
+
+
+@pytest.mark.parametrize("ratio", [0.2, 0.5, 0.7])
+def test_random_block_keep_removes_the_ratio_of_foreground(ratio):
+    maps = _disc_maps()
+    keep = random_block_keep(maps, ratio, 0.25, torch.Generator().manual_seed(1))
+    fg = maps >= 0.5
+    for r in range(len(maps)):
+        removed = (fg[r] & ~keep[r]).sum().item() / fg[r].sum().item()
+        assert abs(removed - ratio) <= 0.01
+    # Removed cells come in blocks: most removed cells have a removed 4-neighbour.
+    gone = ~keep[0]
+    neighbours = gone[1:, :] & gone[:-1, :]
+    assert neighbours.sum() > 0.5 * gone.sum()
+
+
+def test_random_block_keep_zero_ratio_and_seeding():
+    maps = _disc_maps()
+    assert random_block_keep(maps, 0.0, 0.25).all()
+    a = random_block_keep(maps, 0.4, 0.25, torch.Generator().manual_seed(3))
+    b = random_block_keep(maps, 0.4, 0.25, torch.Generator().manual_seed(3))
+    c = random_block_keep(maps, 0.4, 0.25, torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    with pytest.raises(ValueError, match="ratio"):
+        random_block_keep(maps, 1.5, 0.25)
+
+
+def test_mask_and_predict_zeroes_removed_cells():
+    mp = MaskAndPredict(block_size=0.25)
+    maps = _disc_maps()[:, None]
+    out = mp(maps, 0.5, torch.Generator().manual_seed(0))
+    kept = out > 0
+    assert torch.equal(out[kept], maps[kept])
+    assert abs(kept.sum().item() / (maps > 0).sum().item() - 0.5) < 0.01
+
+
+def test_pose_loss_mse_equals_hand_computed_value():
+    box = torch.tensor([[0.0, 0.0, 4.0, 4.0]])
+    kps = torch.zeros(1, 13, 3)
+    kps[0, 0] = torch.tensor([1.5, 2.5, 2.0])  # the only labeled joint
+    kps[0, 1] = torch.tensor([9.0, 1.0, 2.0])  # outside the box: ignored
+    sigma = 1.0
+    centers = np.arange(4) + 0.5
+    gx = np.exp(-((centers - 1.5) ** 2) / 2)
+    gy = np.exp(-((centers - 2.5) ** 2) / 2)
+    # zero prediction: sum of squared targets over the Gaussian's energy pi * sigma^2
+    expected = (np.outer(gy, gx) ** 2).sum() / (math.pi * sigma**2)
+    loss = pose_loss(torch.zeros(1, 13, 4, 4), kps, box, "mse", sigma)
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    target, valid = gaussian_heatmaps(kps, box, 4, sigma)
+    assert valid[0].tolist() == [True] + [False] * 12
+    assert pose_loss(target, kps, box, "mse", sigma).item() == pytest.approx(0.0, abs=1e-12)
+    ce = pose_loss(torch.zeros(1, 13, 4, 4), kps, box, "softmax_ce", sigma)
+    assert ce.item() == pytest.approx(math.log(16), rel=1e-6)
+
+
+def test_pose_loss_without_valid_joints_is_zero_and_keeps_graph():
+    h = torch.randn(2, 13, 8, 8, requires_grad=True)
+    for kind in ("mse", "softmax_ce"):
+        loss = pose_loss(h, torch.zeros(2, 13, 3), torch.tensor([[0, 0, 8, 8.0]] * 2), kind, 2.0)
+        assert loss.item() == 0.0
+        loss.backward()
+        assert h.grad is not None
+
+
+def test_decode_heatmaps_recovers_gaussian_peaks():
+    boxes = torch.tensor([[10.0, 20.0, 38.0, 76.0]])
+    kps = torch.tensor([[[15.0 + 1.5 * k, 25.0 + 3.5 * k, 2.0] for k in range(13)]])
+    target, _ = gaussian_heatmaps(kps, boxes, 28, 1.5)
+    decoded = decode_heatmaps(target, boxes, "mse")
+    assert decoded.shape == (1, 13, 3)
+    assert torch.allclose(decoded[..., :2], kps[..., :2], atol=1.0)
+    assert (decoded[..., 2] > 0.9).all()
+
+
+def test_keypoints_on_mask():
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
+    probs = torch.zeros(1, 2, 2)
+    probs[0, 0, 0] = 0.9  # top-left quarter of the box is visible
+    kps = torch.tensor([[[2.0, 2.0, 1.0], [8.0, 2.0, 1.0], [2.0, 12.0, 1.0]]])
+    assert keypoints_on_mask(kps, boxes, probs).tolist() == [[True, False, False]]
+
+
+def test_pose_supervision_selects_fully_visible_source_instances():
+    pe, pd = (x["instances"] for x in make_inputs(("pe", "pd")))
+    for inst in (pe, pd):
+        inst.proposal_boxes = inst.gt_boxes
+    assert pose_supervised(pe, "pe", "fully_visible").tolist() == [True, False]
+    assert pose_supervised(pe, "pe", "labeled").tolist() == [True, True]
+    pd.gt_keypoints = pe.gt_keypoints
+    assert pose_supervised(pd, "pd", "labeled").tolist() == [False, False]
+    pe.remove("gt_fully_visible")  # derived from v == 2 when the field is missing
+    assert pose_supervised(pe, "pe", "fully_visible").tolist() == [True, False]
+
+
+def test_pose_loss_ignores_target_and_partially_visible_instances():
+    heads, feats, instances, domains = _heads_and_batch()
+    pe, pd = instances
+    pd.gt_keypoints = Keypoints(torch.rand(2, 13, 3) * 50)
+
+    def loss_pose():
+        with EventStorage():
+            return heads(feats, instances, domains)["loss_pose"].item()
+
+    base = loss_pose()
+    pe.gt_keypoints.tensor[1, :, :2] += 7.0  # the partially visible person
+    pd.gt_keypoints.tensor[:, :, :2] += 7.0  # target persons
+    assert loss_pose() == base
+    pe.gt_keypoints.tensor[0, :, :2] += 7.0  # the fully visible source person
+    assert loss_pose() != base
+
+
+def test_instance_heads_inference_fields():
+    heads, feats, instances, _ = _heads_and_batch()
+    heads.eval()
+    preds = []
+    for inst in instances:
+        p = Instances(inst.image_size)
+        p.pred_boxes = Boxes(inst.gt_boxes.tensor.clone())
+        preds.append(p)
+    with torch.no_grad():
+        out = heads(feats, preds)
+    for p in out:
+        assert p.pred_masks.shape == (2, 1, 14, 14)
+        assert p.pred_keypoints.shape == (2, 13, 3)
+        assert p.pred_keypoint_heatmaps.shape == (2, 13, 28, 28)
+        assert p.pred_keypoint_visible.shape == (2, 13)
+        assert p.pred_keypoint_visible.dtype == torch.bool

@@ -1,0 +1,220 @@
+"""OccPoseRCNN end to end on tiny CPU inputs: losses, outputs, modes, checkpoints, device."""
+
+import logging
+import os
+import re
+
+import pytest
+import torch
+from common import build_tiny_model, get_tiny_cfg, make_inputs
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.modeling import build_model
+from detectron2.structures import Boxes, Instances
+from detectron2.utils.events import EventStorage
+
+import occpose_d2
+from occpose_d2.modeling import OccPoseRCNN, build_domain_detector_cfg
+
+DET_KEYS = ("loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg")
+LOSS_KEYS = {f"{k}_{d}" for k in DET_KEYS for d in ("pe", "pd")} | {
+    "loss_seg", "loss_domain", "loss_pose"}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_tiny_model()
+
+
+def _train_step(model, inputs):
+    model.train()
+    model.zero_grad()
+    with EventStorage() as storage:
+        losses = model(inputs)
+        sum(losses.values()).backward()
+    return losses, storage
+
+
+def test_training_losses_and_scalars(model):
+    model.set_mask_ratio(0.3)
+    model.set_grl_lambda(0.5)
+    losses, storage = _train_step(model, make_inputs(("pe", "pd", "pe")))
+    model.set_mask_ratio(0.0)
+    model.set_grl_lambda(1.0)
+    assert set(losses) == LOSS_KEYS
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert losses["loss_pose"] > 0 and losses["loss_seg"] > 0 and losses["loss_domain"] > 0
+    latest = storage.latest()
+    assert latest["occpose/mask_ratio"][0] == 0.3
+    assert latest["occpose/grl_lambda"][0] == 0.5
+    assert 0 <= latest["occpose/domain_acc_pe"][0] <= 1
+    assert 0 <= latest["occpose/domain_acc_pd"][0] <= 1
+
+
+def test_no_person_and_single_domain_batches_give_finite_zero_losses(model):
+    losses, _ = _train_step(model, make_inputs(("pe", "pe"), boxes=()))
+    assert set(losses) == LOSS_KEYS
+    assert all(torch.isfinite(v) for v in losses.values())
+    for k in ("loss_seg", "loss_domain", "loss_pose") + tuple(f"{k}_pd" for k in DET_KEYS):
+        assert losses[k].item() == 0.0, k
+    # Every trainable parameter took part (DDP without find_unused_parameters).
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing
+
+
+def test_inference_outputs_at_original_size(model):
+    model.eval()
+    inputs = make_inputs(("pd", "pe"))
+    for x in inputs:
+        x["height"], x["width"] = 192, 160  # the network input was resized by 1/2
+    with torch.no_grad():
+        outputs = model(inputs)
+    assert len(outputs) == 2
+    for out in outputs:
+        inst = out["instances"]
+        n = len(inst)
+        assert inst.image_size == (192, 160) and n > 0
+        assert inst.pred_boxes.tensor.shape == (n, 4) and inst.scores.shape == (n,)
+        assert inst.pred_classes.shape == (n,)
+        assert inst.pred_masks.shape == (n, 192, 160) and inst.pred_masks.dtype == torch.bool
+        assert inst.pred_keypoints.shape == (n, 13, 3)
+        assert inst.pred_keypoint_heatmaps.shape == (n, 13, 28, 28)
+        assert inst.pred_keypoint_visible.shape == (n, 13)
+        assert inst.pred_keypoint_visible.dtype == torch.bool
+        b = inst.pred_boxes.tensor
+        kp = inst.pred_keypoints
+        assert ((kp[..., 0] >= b[:, None, 0] - 1) & (kp[..., 0] <= b[:, None, 2] + 1)).all()
+
+
+def _given(boxes):
+    inst = Instances((192, 160))
+    inst.pred_boxes = Boxes(torch.tensor(boxes, dtype=torch.float32))
+    return inst
+
+
+def test_given_boxes_and_seeded_test_masking_are_deterministic(model):
+    model.eval()
+    inputs = make_inputs(("pe", "pd", "pe"))
+    for x in inputs:
+        x["height"], x["width"] = 192, 160
+    given = [_given([[20, 16, 80, 160], [90, 40, 150, 180]]), _given([[20, 16, 80, 160]]),
+             _given([])]
+
+    def run(**kw):
+        with torch.no_grad():
+            return [o["instances"] for o in model.inference(inputs, given, **kw)]
+
+    a, b = run(mask_ratio=0.5, mask_seed=7), run(mask_ratio=0.5, mask_seed=7)
+    c, plain = run(mask_ratio=0.5, mask_seed=8), run()
+    assert [len(r) for r in a] == [2, 1, 0]
+    for r, g in zip(a, given):  # boxes come back in original coordinates, in input order
+        assert torch.allclose(r.pred_boxes.tensor, g.pred_boxes.tensor, atol=1e-3)
+        assert torch.equal(r.scores, torch.ones(len(g)))
+    for x, y in zip(a, b):
+        assert torch.equal(x.pred_keypoint_heatmaps, y.pred_keypoint_heatmaps)
+        assert torch.equal(x.pred_keypoints, y.pred_keypoints)
+    assert not torch.equal(a[0].pred_keypoint_heatmaps, c[0].pred_keypoint_heatmaps)
+    assert not torch.equal(a[0].pred_keypoint_heatmaps, plain[0].pred_keypoint_heatmaps)
+    assert torch.equal(a[0].pred_masks, plain[0].pred_masks)  # masking hides no output mask
+
+
+def test_setters_validate(model):
+    with pytest.raises(ValueError, match="mask ratio"):
+        model.set_mask_ratio(1.2)
+    with pytest.raises(ValueError, match="GRL"):
+        model.set_grl_lambda(-1)
+    model.set_mask_ratio(0.25)
+    assert model.mask_ratio == 0.25
+    model.set_mask_ratio(0.0)
+
+
+def test_device_comes_from_cfg():
+    cfg = get_tiny_cfg()
+    model = build_model(cfg)
+    assert model.device == torch.device(cfg.MODEL.DEVICE)
+    assert all(p.device == torch.device(cfg.MODEL.DEVICE) for p in model.parameters())
+    root = os.path.dirname(occpose_d2.__file__)
+    for folder, _, files in os.walk(root):
+        for name in files:
+            if name.endswith(".py"):
+                with open(os.path.join(folder, name)) as f:
+                    assert not re.search(r"\.cuda\(", f.read()), name
+
+
+def test_plain_detector_checkpoint_loads_into_both_detectors(tmp_path, caplog):
+    cfg = get_tiny_cfg()
+    torch.manual_seed(123)
+    plain = build_model(build_domain_detector_cfg(cfg))
+    state = {k: v.clone() for k, v in plain.state_dict().items()}
+    state["roi_heads.box_predictor.cls_score.weight"] = torch.zeros(5, 32)  # wrong shape
+    state["roi_heads.mask_head.predictor.weight"] = torch.zeros(1, 256, 1, 1)  # not ours
+    torch.save({"model": state}, tmp_path / "plain.pth")
+    model = build_tiny_model(cfg)
+    before = {k: v.clone() for k, v in model.state_dict().items() if "cls_score.weight" in k}
+    with caplog.at_level(logging.INFO, logger="occpose_d2.modeling.meta_arch"):
+        DetectionCheckpointer(model).load(str(tmp_path / "plain.pth"))
+    assert "Skipped" in caplog.text and "cls_score.weight" in caplog.text
+    ours = model.state_dict()
+    for k, v in plain.state_dict().items():
+        for d in ("pe", "pd"):
+            if k == "roi_heads.box_predictor.cls_score.weight":  # skipped: kept ours
+                assert torch.equal(ours[f"detectors.{d}.{k}"], before[f"detectors.{d}.{k}"])
+            else:
+                assert torch.equal(ours[f"detectors.{d}.{k}"], v), k
+    # Our own checkpoints still round-trip by key.
+    torch.save({"model": model.state_dict()}, tmp_path / "ours.pth")
+    other = build_tiny_model(cfg, seed=5)
+    DetectionCheckpointer(other).load(str(tmp_path / "ours.pth"))
+    assert all(torch.equal(v, other.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+def test_shared_detectors_and_detectors_only():
+    cfg = get_tiny_cfg()
+    cfg.MODEL.OCCPOSE.SHARE_DETECTORS = True
+    cfg.MODEL.OCCPOSE.DETECTORS_ONLY = True
+    model = build_tiny_model(cfg)
+    assert isinstance(model, OccPoseRCNN)
+    assert model.detectors["pe"] is model.detectors["pd"]
+    assert not any(p.requires_grad for p in model.instance_heads.parameters())
+    losses, _ = _train_step(model, make_inputs(("pe", "pd")))
+    assert set(losses) == {f"{k}_{d}" for k in DET_KEYS for d in ("pe", "pd")}
+
+
+@pytest.mark.parametrize("mode", ["proposals", "gt+proposals"])
+def test_train_box_modes(mode):
+    cfg = get_tiny_cfg()
+    cfg.MODEL.OCCPOSE.TRAIN_BOXES = mode
+    cfg.MODEL.OCCPOSE.MASK_AND_PREDICT.MASK_SOURCE = "gt"
+    cfg.MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE = "softmax_ce"
+    losses, _ = _train_step(build_tiny_model(cfg), make_inputs(("pe", "pd")))
+    assert set(losses) == LOSS_KEYS
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_bad_config_and_domain_are_reported():
+    cfg = get_tiny_cfg()
+    cfg.MODEL.OCCPOSE.TRAIN_BOXES = "boxes"
+    with pytest.raises(ValueError, match="TRAIN_BOXES"):
+        build_model(cfg)
+    model = build_tiny_model().eval()
+    inputs = make_inputs(("pe",))
+    inputs[0]["domain"] = "coco"
+    with pytest.raises(ValueError, match="synthetic_pe_0.png"):
+        model(inputs)
+    del inputs[0]["domain"]
+    model.train()
+    with pytest.raises(ValueError, match="no 'domain'"), EventStorage():
+        model(inputs)
+
+
+def test_inputs_without_domain_use_test_domain(model):
+    model.eval()
+    tagged = make_inputs(("pd",))
+    untagged = make_inputs(("pd",))
+    del untagged[0]["domain"]
+    other = make_inputs(("pd",))
+    other[0]["domain"] = "pe"  # same image through the other detector
+    with torch.no_grad():
+        a, b, c = (model(x)[0]["instances"] for x in (tagged, untagged, other))
+    assert model.test_domain == "pd"
+    assert torch.equal(a.pred_boxes.tensor, b.pred_boxes.tensor)
+    assert len(a) != len(c) or not torch.equal(a.scores, c.scores)

@@ -8,7 +8,9 @@ Prints, for one config (random weights, nothing downloaded):
     ``KRCNNConvDeconvUpsampleHead`` (8 convs) of a stock ``GeneralizedRCNN`` with
     ``StandardROIHeads``, ``MASK_ON`` and ``KEYPOINT_ON`` on the same backbone;
 (b) for both models on the same random images and batch: train step time (s), inference time
-    per image (s) and peak memory (MiB), with the ratio OccPose / D2.
+    per image (s) and peak memory (MiB), with the ratio OccPose / D2. Images enter the models
+    at the given size (no resize); train images hold ``--instances`` persons with masks, and
+    keypoints on the source ("pe") half of the batch (on every image for D2).
 
 Every (model, mode) measurement runs in a fresh process, so the CPU peak (``ru_maxrss`` minus
 the resident size before the first step) belongs to that measurement only; on CUDA the peak is
@@ -25,7 +27,6 @@ Examples::
 
 import argparse
 import concurrent.futures as cf
-import logging
 import multiprocessing as mp
 import os
 import resource
@@ -45,8 +46,6 @@ import occpose_d2.modeling  # noqa: F401  (registers OccPoseRCNN, its heads and 
 from occpose_d2.config import add_occpose_config, validate_occpose_config
 from occpose_d2.keypoints import NUM_KEYPOINTS
 
-logger = logging.getLogger("occpose_d2.benchmark")
-
 _DETECTOR_PARTS = ("backbone", "proposal_generator", "roi_heads")
 
 
@@ -63,7 +62,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--detections", type=int, default=100, help="TEST.DETECTIONS_PER_IMAGE")
     p.add_argument("--iters", type=int, default=5, help="timed iterations per measurement")
     p.add_argument("--warmup", type=int, default=2, help="untimed iterations before them")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op threads (0: torch default); 1 keeps CPU timings stable on "
+                        "a busy machine, where idle-waiting threads slow small ops 100-fold")
     p.add_argument("--no-train", action="store_true", help="measure inference only")
     p.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config overrides")
     return p.parse_args()

@@ -6,7 +6,6 @@ so ``res2``..``res5`` have strides 4, 8, 16, 32 (pixels) and ``MODEL.OCCPOSE_TIN
 channels. D2's :class:`FPN` with :class:`LastLevelMaxPool` turns them into ``p2``..``p6``.
 """
 
-import logging
 from typing import Dict, List, Sequence
 
 import fvcore.nn.weight_init as weight_init
@@ -18,8 +17,6 @@ from detectron2.modeling.backbone.fpn import LastLevelMaxPool
 from torch import nn
 
 __all__ = ["TinyConvNet", "build_occpose_tiny_backbone", "build_occpose_tiny_fpn_backbone"]
-
-logger = logging.getLogger(__name__)
 
 _STAGE_NAMES = ("res2", "res3", "res4", "res5")
 

@@ -8,7 +8,6 @@ Converting torchvision's ImageNet weights is a key prefix: ``features.i.*`` ->
 ``backbone.bottom_up.features.i.*``.
 """
 
-import logging
 from typing import Dict, List, Sequence
 
 import torch
@@ -18,8 +17,6 @@ from detectron2.modeling.backbone.fpn import LastLevelMaxPool
 from torch import nn
 
 __all__ = ["VGG", "build_vgg_backbone", "build_vgg_fpn_backbone"]
-
-logger = logging.getLogger(__name__)
 
 # Conv layers per block for each depth (torchvision's configurations "A", "B", "D", "E").
 _CONVS_PER_BLOCK = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3),

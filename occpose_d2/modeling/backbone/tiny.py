@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from detectron2.layers import Conv2d, ShapeSpec, get_norm
 from detectron2.modeling.backbone import BACKBONE_REGISTRY, FPN, Backbone
-from detectron2.modeling.backbone.fpn import LastLevelMaxPool
 from torch import nn
+
+from .fpn import fpn_with_p6
 
 __all__ = ["TinyConvNet", "build_occpose_tiny_backbone", "build_occpose_tiny_fpn_backbone"]
 
@@ -95,12 +96,6 @@ class TinyConvNet(Backbone):
                 outputs[name] = x
         return outputs
 
-    def output_shape(self) -> Dict[str, ShapeSpec]:
-        return {
-            n: ShapeSpec(channels=self._out_feature_channels[n],
-                         stride=self._out_feature_strides[n])
-            for n in self._out_features
-        }
 
 
 @BACKBONE_REGISTRY.register()
@@ -120,11 +115,4 @@ def build_occpose_tiny_backbone(cfg, input_shape: ShapeSpec) -> TinyConvNet:
 @BACKBONE_REGISTRY.register()
 def build_occpose_tiny_fpn_backbone(cfg, input_shape: ShapeSpec) -> FPN:
     """:class:`TinyConvNet` + D2's FPN (``MODEL.FPN.*``) with p6 by max-pooling p5."""
-    return FPN(
-        bottom_up=build_occpose_tiny_backbone(cfg, input_shape),
-        in_features=cfg.MODEL.FPN.IN_FEATURES,
-        out_channels=cfg.MODEL.FPN.OUT_CHANNELS,
-        norm=cfg.MODEL.FPN.NORM,
-        top_block=LastLevelMaxPool(),
-        fuse_type=cfg.MODEL.FPN.FUSE_TYPE,
-    )
+    return fpn_with_p6(build_occpose_tiny_backbone(cfg, input_shape), cfg)

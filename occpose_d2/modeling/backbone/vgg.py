@@ -13,8 +13,9 @@ from typing import Dict, List, Sequence
 import torch
 from detectron2.layers import FrozenBatchNorm2d, ShapeSpec, get_norm
 from detectron2.modeling.backbone import BACKBONE_REGISTRY, FPN, Backbone
-from detectron2.modeling.backbone.fpn import LastLevelMaxPool
 from torch import nn
+
+from .fpn import fpn_with_p6
 
 __all__ = ["VGG", "build_vgg_backbone", "build_vgg_fpn_backbone"]
 
@@ -108,12 +109,6 @@ class VGG(Backbone):
                 outputs[name] = x
         return outputs
 
-    def output_shape(self) -> Dict[str, ShapeSpec]:
-        return {
-            n: ShapeSpec(channels=self._out_feature_channels[n],
-                         stride=self._out_feature_strides[n])
-            for n in self._out_features
-        }
 
 
 @BACKBONE_REGISTRY.register()
@@ -133,11 +128,4 @@ def build_vgg_backbone(cfg, input_shape: ShapeSpec) -> VGG:
 @BACKBONE_REGISTRY.register()
 def build_vgg_fpn_backbone(cfg, input_shape: ShapeSpec) -> FPN:
     """:class:`VGG` + D2's FPN (``MODEL.FPN.*``) with p6 by max-pooling p5."""
-    return FPN(
-        bottom_up=build_vgg_backbone(cfg, input_shape),
-        in_features=cfg.MODEL.FPN.IN_FEATURES,
-        out_channels=cfg.MODEL.FPN.OUT_CHANNELS,
-        norm=cfg.MODEL.FPN.NORM,
-        top_block=LastLevelMaxPool(),
-        fuse_type=cfg.MODEL.FPN.FUSE_TYPE,
-    )
+    return fpn_with_p6(build_vgg_backbone(cfg, input_shape), cfg)

@@ -138,6 +138,9 @@ def _add_heads_config(cfg: CN) -> None:
 
 def _add_data_config(cfg: CN) -> None:
     _C = cfg
+    # Optimizer: "SGD" (the paper: momentum SOLVER.MOMENTUM) or "ADAMW" (betas (0.9, 0.999); the
+    # short CPU schedules of configs/Synthetic converge much faster with it).
+    _C.SOLVER.OPTIMIZER = "SGD"
     # Target-domain ("pd", pedestrian) training datasets; DATASETS.TRAIN holds the source ("pe").
     _C.DATASETS.TRAIN_TARGET = ()
     # Fraction of each training batch taken from the target domain (in [0, 1]).
@@ -273,6 +276,8 @@ def validate_occpose_config(cfg: CN) -> None:
     _check(p.SUPERVISE in ("fully_visible", "labeled"), "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE",
            p.SUPERVISE, "'fully_visible' or 'labeled'")
     _check_ratio("DATALOADER.TARGET_FRACTION", cfg.DATALOADER.TARGET_FRACTION)
+    _check(cfg.SOLVER.OPTIMIZER in ("SGD", "ADAMW"), "SOLVER.OPTIMIZER", cfg.SOLVER.OPTIMIZER,
+           "'SGD' or 'ADAMW'")
     _check_ratio("INPUT.BLUR_PROB", cfg.INPUT.BLUR_PROB)
     for r in cfg.TEST.OCCLUSION_RATIOS:
         _check_ratio("TEST.OCCLUSION_RATIOS", r)

@@ -9,9 +9,11 @@ import os
 from collections import OrderedDict
 from typing import List, Optional
 
+import torch
 from detectron2.data import MetadataCatalog, build_detection_test_loader
 from detectron2.engine import DefaultTrainer, hooks
 from detectron2.evaluation import DatasetEvaluator, DatasetEvaluators
+from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 from detectron2.utils import comm
 from torch import nn
 
@@ -26,6 +28,23 @@ logger = logging.getLogger(__name__)
 
 class OccPoseTrainer(DefaultTrainer):
     """Trainer of ``OccPoseRCNN`` (and of stock D2 models using ``OccPoseROIHeads``)."""
+
+    @classmethod
+    def build_optimizer(cls, cfg, model: nn.Module) -> torch.optim.Optimizer:
+        """D2's SGD, or AdamW when ``SOLVER.OPTIMIZER`` is "ADAMW" (same parameter groups and
+        gradient clipping as D2's builder)."""
+        if cfg.SOLVER.OPTIMIZER == "SGD":
+            return super().build_optimizer(cfg, model)
+        params = get_default_optimizer_params(
+            model,
+            base_lr=cfg.SOLVER.BASE_LR,
+            weight_decay_norm=cfg.SOLVER.WEIGHT_DECAY_NORM,
+            bias_lr_factor=cfg.SOLVER.BIAS_LR_FACTOR,
+            weight_decay_bias=cfg.SOLVER.WEIGHT_DECAY_BIAS,
+        )
+        return maybe_add_gradient_clipping(cfg, torch.optim.AdamW)(
+            params, lr=cfg.SOLVER.BASE_LR, weight_decay=cfg.SOLVER.WEIGHT_DECAY
+        )
 
     @classmethod
     def build_train_loader(cls, cfg):

@@ -99,3 +99,26 @@ def test_demo_writes_an_output_image(trained, synthetic_root, tmp_path):
     demo.main(["--config-file", CONFIG, "--input", image_dir, "--boxes", str(boxes),
                "--output", str(tmp_path / "given")])
     assert sorted(os.listdir(tmp_path / "given")) == [first]  # images without boxes are skipped
+
+
+def test_detector_pretraining_stage_loads_into_the_full_model(synthetic_root, tmp_path):
+    """The paper's first stage (detectors only) and loading its weights for the second."""
+    from detectron2.checkpoint import DetectionCheckpointer
+
+    train_net = _load_script("train_net")
+    out = str(tmp_path / "pretrain")
+    train_net.main(_args(train_net, out, opts=[
+        "MODEL.OCCPOSE.DETECTORS_ONLY", "True", "SOLVER.MAX_ITER", "2", "DATASETS.TEST", "()"]))
+    with open(os.path.join(out, "metrics.json")) as f:
+        records = [json.loads(line) for line in f]
+    assert any("loss_cls_pe" in r and "loss_cls_pd" in r for r in records)
+    assert not any("loss_pose" in r for r in records)
+
+    cfg = train_net.setup(_args(train_net, str(tmp_path / "full"), opts=[
+        "MODEL.WEIGHTS", os.path.join(out, "model_final.pth")]))
+    model = train_net.OccPoseTrainer.build_model(cfg)
+    DetectionCheckpointer(model).resume_or_load(cfg.MODEL.WEIGHTS, resume=False)
+    saved = torch.load(os.path.join(out, "model_final.pth"), weights_only=False)["model"]
+    for key, value in model.state_dict().items():
+        if key.startswith("detectors."):
+            torch.testing.assert_close(value, saved[key].to(value.dtype), msg=key)

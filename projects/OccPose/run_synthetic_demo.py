@@ -71,7 +71,7 @@ def setup(args):
 def draw_figures(cfg, model, out_dir: str, count: int) -> str:
     """Fig. 3 pictures of the first ``count`` target val images with persons."""
     predictor = OccPosePredictor(cfg)
-    predictor.model = model
+    predictor.model = model.eval()  # the trained weights, in inference mode
     fig_dir = os.path.join(out_dir, "figures")
     os.makedirs(fig_dir, exist_ok=True)
     dicts = [d for d in DatasetCatalog.get("synth_pd_val_kp") if d["annotations"]][:count]

@@ -16,7 +16,7 @@ from occpose_d2.keypoints import (
 
 
 def _coco17(face, body_v=2):
-    """COCO-17 keypoints: ``face`` gives (x, y, v) of the 5 face points; body joint j at (100+j, 200+j)."""
+    """COCO-17 keypoints: 5 face points from ``face``; body joint j at (100 + j, 200 + j)."""
     kps = np.zeros((17, 3))
     kps[:5] = face
     for j in range(5, 17):

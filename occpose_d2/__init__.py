@@ -6,7 +6,7 @@ evaluators with Detectron2's registries and catalogs. Registration is idempotent
 
 # register datasets (data), OccPoseRCNN / OccPoseROIHeads / sub-heads / backbones (modeling)
 from . import data, evaluation, modeling  # noqa: F401
-from .config import add_occpose_config, validate_occpose_config
+from .config import add_occpose_config, get_occpose_cfg, validate_occpose_config
 from .data import OccPoseDatasetMapper, build_two_domain_train_loader
 from .engine import OccPosePredictor, OccPoseTrainer
 from .keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
@@ -22,5 +22,6 @@ __all__ = [
     "OccPoseTrainer",
     "add_occpose_config",
     "build_two_domain_train_loader",
+    "get_occpose_cfg",
     "validate_occpose_config",
 ]

@@ -6,11 +6,14 @@ keys live under ``MODEL.OCCPOSE``; data, input and test keys extend D2's ``DATAS
 ``validate_occpose_config(cfg)`` when a model or loader is built.
 """
 
+from typing import Sequence
+
 from detectron2.config import CfgNode as CN
+from detectron2.config import get_cfg
 
 from .keypoints import NUM_KEYPOINTS
 
-__all__ = ["add_occpose_config", "validate_occpose_config"]
+__all__ = ["add_occpose_config", "validate_occpose_config", "get_occpose_cfg"]
 
 _DOMAINS = ("pe", "pd")
 
@@ -285,3 +288,15 @@ def validate_occpose_config(cfg: CN) -> None:
     _check(len(sigmas) in (0, NUM_KEYPOINTS), "TEST.KEYPOINT_OKS_SIGMAS", list(sigmas),
            f"empty (use the 13 default sigmas) or {NUM_KEYPOINTS} values")
     _validate_backbone_config(cfg)
+
+
+def get_occpose_cfg(config_file: str, opts: Sequence[str] = ()) -> CN:
+    """D2's defaults + occpose_d2's keys, merged with a YAML file and ``KEY VALUE`` overrides,
+    validated and frozen: the config every command-line tool of the project starts from."""
+    cfg = get_cfg()
+    add_occpose_config(cfg)
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    validate_occpose_config(cfg)
+    cfg.freeze()
+    return cfg

@@ -23,11 +23,10 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 import tqdm
-from detectron2.config import get_cfg
 from detectron2.data.detection_utils import read_image
 from detectron2.utils.logger import setup_logger
 
-from occpose_d2 import OccPosePredictor, add_occpose_config, validate_occpose_config
+from occpose_d2 import OccPosePredictor, get_occpose_cfg
 from occpose_d2.visualization import draw_fig3
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -49,16 +48,6 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER,
                         help="config overrides as KEY VALUE pairs")
     return parser
-
-
-def setup_cfg(args):
-    cfg = get_cfg()
-    add_occpose_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    validate_occpose_config(cfg)
-    cfg.freeze()
-    return cfg
 
 
 def expand_inputs(patterns: List[str]) -> List[str]:
@@ -148,7 +137,7 @@ def main(argv=None) -> None:
     setup_logger(name="occpose_d2")
     if bool(args.input) == bool(args.video_input):
         raise SystemExit("give exactly one of --input and --video-input")
-    predictor = OccPosePredictor(setup_cfg(args))
+    predictor = OccPosePredictor(get_occpose_cfg(args.config_file, args.opts))
     if args.input:
         run_images(args, predictor)
     else:

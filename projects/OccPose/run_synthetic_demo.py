@@ -18,13 +18,12 @@ import sys
 import time
 
 import cv2
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.data.detection_utils import read_image
 from detectron2.engine import default_setup
 from detectron2.utils import comm
 
-from occpose_d2 import OccPosePredictor, OccPoseTrainer, add_occpose_config, validate_occpose_config
+from occpose_d2 import OccPosePredictor, OccPoseTrainer, get_occpose_cfg
 from occpose_d2.visualization import draw_fig3
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -58,12 +57,7 @@ def ensure_data(args) -> None:
 
 
 def setup(args):
-    cfg = get_cfg()
-    add_occpose_config(cfg)
-    cfg.merge_from_file(CONFIG)
-    cfg.merge_from_list(["OUTPUT_DIR", args.output] + args.opts)
-    validate_occpose_config(cfg)
-    cfg.freeze()
+    cfg = get_occpose_cfg(CONFIG, ["OUTPUT_DIR", args.output] + args.opts)
     default_setup(cfg, argparse.Namespace(config_file=CONFIG, eval_only=False, opts=[]))
     return cfg
 

@@ -17,20 +17,14 @@ True``; its ``model_final.pth`` then initialises the full model through ``MODEL.
 """
 
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup, launch
 
-from occpose_d2 import OccPoseTrainer, add_occpose_config, validate_occpose_config
+from occpose_d2 import OccPoseTrainer, get_occpose_cfg
 
 
 def setup(args):
     """Config from file and command-line overrides, frozen, with D2's logging/env setup."""
-    cfg = get_cfg()
-    add_occpose_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    validate_occpose_config(cfg)
-    cfg.freeze()
+    cfg = get_occpose_cfg(args.config_file, args.opts)
     default_setup(cfg, args)
     return cfg
 

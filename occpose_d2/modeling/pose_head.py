@@ -13,7 +13,7 @@ import fvcore.nn.weight_init as weight_init
 import torch
 from detectron2.config import configurable
 from detectron2.layers import Conv2d, ConvTranspose2d, ShapeSpec
-from detectron2.structures import Keypoints, heatmaps_to_keypoints
+from detectron2.structures import Keypoints
 from detectron2.utils.registry import Registry
 from torch import nn
 from torch.nn import functional as F
@@ -100,12 +100,34 @@ def pose_loss(
 
 
 def decode_heatmaps(heatmaps: torch.Tensor, boxes: torch.Tensor, loss_type: str) -> torch.Tensor:
-    """``R x K x S x S`` heatmaps + ``R x 4`` boxes -> ``R x K x 3`` (x, y, score) in the boxes'
-    pixel frame, via D2's ``heatmaps_to_keypoints``. The score is the heatmap's peak value for
-    "mse" (about 1 for a confident joint) and the peak's softmax probability for "softmax_ce"."""
-    decoded = heatmaps_to_keypoints(heatmaps.detach(), boxes.detach())
-    score_index = 2 if loss_type == "mse" else 3
-    return decoded[:, :, [0, 1, score_index]]
+    """``R x K x S x S`` heatmaps + ``R x 4`` XYXY boxes -> ``R x K x 3`` (x, y, score) in pixels.
+
+    Like D2's ``heatmaps_to_keypoints``: each box's maps are resized (bicubic) to the box's size
+    in pixels and the arg-max cell's centre is the joint. The score is the peak value for "mse"
+    (about 1 for a confident joint) and, for "softmax_ce", the peak's softmax probability
+    normalised over the S x S cells. Non-finite values (a diverged model) decode to score 0
+    instead of tripping D2's internal assertion.
+    """
+    heatmaps = heatmaps.detach()
+    boxes = boxes.detach()
+    num_keypoints = heatmaps.shape[1]
+    out = heatmaps.new_zeros(len(boxes), num_keypoints, 3)
+    widths = (boxes[:, 2] - boxes[:, 0]).clamp(min=1)
+    heights = (boxes[:, 3] - boxes[:, 1]).clamp(min=1)
+    for i in range(len(boxes)):
+        maps = torch.nan_to_num(heatmaps[i], nan=-1e4, posinf=1e4, neginf=-1e4)
+        size = (int(heights[i].ceil()), int(widths[i].ceil()))
+        resized = F.interpolate(maps[None], size=size, mode="bicubic", align_corners=False)[0]
+        peak, pos = resized.flatten(1).max(dim=1)
+        x = pos % size[1]
+        y = torch.div(pos, size[1], rounding_mode="floor")
+        out[i, :, 0] = (x.float() + 0.5) * widths[i] / size[1] + boxes[i, 0]
+        out[i, :, 1] = (y.float() + 0.5) * heights[i] / size[0] + boxes[i, 1]
+        if loss_type == "mse":
+            out[i, :, 2] = peak
+        else:
+            out[i, :, 2] = 1.0 / (maps - peak[:, None, None]).exp().sum(dim=(1, 2))
+    return out
 
 
 class BasePoseHead(nn.Module):

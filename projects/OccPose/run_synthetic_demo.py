@@ -62,10 +62,13 @@ def setup(args):
     return cfg
 
 
-def draw_figures(cfg, model, out_dir: str, count: int) -> str:
-    """Fig. 3 pictures of the first ``count`` target val images with persons."""
+def draw_figures(cfg, out_dir: str, count: int) -> str:
+    """Fig. 3 pictures of the first ``count`` target val images with persons, drawn with the
+    final checkpoint."""
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.MODEL.WEIGHTS = os.path.join(out_dir, "model_final.pth")
     predictor = OccPosePredictor(cfg)
-    predictor.model = model.eval()  # the trained weights, in inference mode
     fig_dir = os.path.join(out_dir, "figures")
     os.makedirs(fig_dir, exist_ok=True)
     dicts = [d for d in DatasetCatalog.get("synth_pd_val_kp") if d["annotations"]][:count]
@@ -123,7 +126,7 @@ def main(argv=None) -> None:
     minutes = (time.perf_counter() - start) / 60.0
     if not comm.is_main_process():
         return
-    fig_dir = draw_figures(cfg, trainer.model, cfg.OUTPUT_DIR, args.num_figures)
+    fig_dir = draw_figures(cfg, cfg.OUTPUT_DIR, args.num_figures)
     table = summary_table(results, cfg, minutes)
     with open(os.path.join(cfg.OUTPUT_DIR, "summary.md"), "w") as f:
         f.write(table + "\n")

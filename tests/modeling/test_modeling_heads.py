@@ -213,3 +213,20 @@ def test_instance_heads_inference_fields():
         assert p.pred_keypoint_heatmaps.shape == (2, 13, 28, 28)
         assert p.pred_keypoint_visible.shape == (2, 13)
         assert p.pred_keypoint_visible.dtype == torch.bool
+
+
+def test_decode_heatmaps_matches_d2_and_survives_non_finite_maps():
+    from detectron2.structures import heatmaps_to_keypoints
+
+    from occpose_d2.modeling import decode_heatmaps
+
+    g = torch.Generator().manual_seed(0)
+    maps = torch.randn(3, 13, 28, 28, generator=g)
+    boxes = torch.tensor([[0.0, 0.0, 40.0, 90.0], [10.0, 5.0, 33.5, 70.2], [50, 50, 60, 80.0]])
+    ours = decode_heatmaps(maps, boxes, "softmax_ce")
+    d2 = heatmaps_to_keypoints(maps, boxes)[:, :, [0, 1, 3]]
+    torch.testing.assert_close(ours, d2)
+    maps[0, 0] = float("nan")
+    maps[1, 2, 3, 4] = float("inf")
+    decoded = decode_heatmaps(maps, boxes, "softmax_ce")
+    assert torch.isfinite(decoded).all()

@@ -17,9 +17,13 @@ import occpose_d2  # noqa: F401  register the model
 from occpose_d2 import add_occpose_config
 from occpose_d2.keypoints import NUM_KEYPOINTS
 
-__all__ = ["BASE_CONFIG", "get_tiny_cfg", "build_tiny_model", "make_person", "make_inputs"]
+__all__ = [
+    "ASSETS", "BASE_CONFIG", "get_tiny_cfg", "build_tiny_model", "make_person", "make_inputs",
+]
 
 BASE_CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "Base-OccPose.yaml")
+# Third-party sample files (sources and licences in tests/assets/README.md).
+ASSETS = os.path.join(os.path.dirname(__file__), "assets")
 
 
 def get_tiny_cfg(meta_arch: str = "OccPoseRCNN") -> CfgNode:

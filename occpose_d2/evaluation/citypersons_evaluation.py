@@ -22,7 +22,7 @@ from detectron2.evaluation import DatasetEvaluator
 from detectron2.structures import BoxMode
 from detectron2.utils import comm
 
-from .citypersons import PEDESTRIAN, detections_from_list, format_mr_table
+from .citypersons_files import PEDESTRIAN, detections_from_list, format_mr_table
 from .miss_rate import MRGroundTruth, evaluate_miss_rate
 
 __all__ = ["CityPersonsEvaluator", "mr_ground_truth_from_dicts"]

@@ -90,7 +90,6 @@ def _get(results: dict, *keys, default=float("nan")) -> float:
 
 def summary_table(results: dict, cfg, minutes: float) -> str:
     """One Markdown table with the figures the demo promises."""
-    occ = results.get("synth_pe_val", {}).get("occlusion_ap", {})
     rows = [
         ("source val AP (13-kp OKS, synth_pe_val)",
          _get(results, "synth_pe_val", "keypoints", "AP")),
@@ -99,7 +98,9 @@ def summary_table(results: dict, cfg, minutes: float) -> str:
         ("target val box AP", _get(results, "synth_pd_val_kp", "bbox", "AP")),
         ("target val mask AP", _get(results, "synth_pd_val_kp", "segm", "AP")),
     ]
-    rows += [(f"source occlusion AP, {k}", float(v)) for k, v in occ.items()]
+    for domain, name in (("source", "synth_pe_val"), ("target", "synth_pd_val_kp")):
+        occ = results.get(name, {}).get("occlusion_ap", {})
+        rows += [(f"{domain} occlusion AP, {k}", float(v)) for k, v in occ.items()]
     for subset in ("R", "HO", "R+HO"):
         rows.append((f"target MR^-2 {subset} (%)", _get(results, "synth_pd_val", "MR", subset)))
     rows.append(("training + evaluation wall time (min)", minutes))

@@ -10,6 +10,7 @@ import numpy as np
 import pycocotools.mask as mask_util
 import pytest
 import scipy.io
+from common import ASSETS
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from occpose_d2.data.convert_citypersons import main as convert_main
@@ -20,7 +21,6 @@ from occpose_d2.data.datasets import (
     read_citypersons_annotations,
 )
 
-ASSETS = os.path.join(os.path.dirname(__file__), "..", "assets")
 FRAME = "frankfurt_000000_000294_leftImg8bit.png"
 
 

@@ -5,12 +5,13 @@ import os
 
 import numpy as np
 import pytest
+from common import ASSETS
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from occpose_d2.data.datasets import DatasetLayoutError, load_coco_person13_json
 from occpose_d2.keypoints import KEYPOINT_FLIP_MAP, NUM_KEYPOINTS
 
-COCO = os.path.join(os.path.dirname(__file__), "..", "assets", "coco")
+COCO = os.path.join(ASSETS, "coco")
 JSON = os.path.join(COCO, "test_coco.json")
 
 

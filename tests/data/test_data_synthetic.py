@@ -118,6 +118,8 @@ def test_registered_synthetic_datasets(synthetic_root):
     assert pd[0]["domain"] == "pd" and "keypoints" not in b
     assert {"vis_bbox", "vis_ratio", "cp_class"} <= set(b) and b["cp_class"] == 1
     assert "keypoints" in kp[0]["annotations"][0] and kp[0]["domain"] == "pd"
+    # the measurement set keeps the flag the occlusion AP selects its persons by
+    assert all(isinstance(c["fully_visible"], bool) for d in kp for c in d["annotations"])
     meta = MetadataCatalog.get("synth_pd_val")
     assert meta.evaluator_type == "synth_pd" and meta.domain == "pd"
     assert MetadataCatalog.get("synth_pd_val_kp").evaluator_type == "occpose_coco"

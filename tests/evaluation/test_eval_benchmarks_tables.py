@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from common import ASSETS
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import Instances
 from PIL import Image
@@ -20,14 +21,13 @@ from occpose_d2.data.datasets.occlusion_benchmarks import (
 from occpose_d2.evaluation import CityscapesPersonRiderEvaluator, write_markdown_tables
 from occpose_d2.keypoints import coco17_to_13
 
-ASSETS = os.path.join(os.path.dirname(__file__), "..", "assets", "eval")
-
 
 @pytest.fixture
 def benchmark_root(tmp_path):
     """Sample OCHuman val / CrowdPose test files in the expected layout (test splits absent)."""
     for name in ("ochuman_val", "crowdpose_test"):
-        src = {"ochuman_val": "test_ochuman.json", "crowdpose_test": "test_crowdpose.json"}[name]
+        src = {"ochuman_val": "ochuman/test_ochuman.json",
+               "crowdpose_test": "crowdpose/test_crowdpose.json"}[name]
         dst = tmp_path / OCCLUSION_BENCHMARKS[name][1]
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(os.path.join(ASSETS, src), dst)
@@ -53,14 +53,14 @@ def test_ochuman_and_crowdpose_load_as_13_joints(benchmark_root):
     assert not meta.crowd_index_subsets
     assert MetadataCatalog.get("crowdpose_test").crowd_index_subsets
 
-    raw = json.load(open(os.path.join(ASSETS, "test_ochuman.json")))
+    raw = json.load(open(os.path.join(ASSETS, "ochuman", "test_ochuman.json")))
     raw_ann = next(a for a in raw["annotations"] if a["image_id"] == och[0]["image_id"])
     expected = coco17_to_13(raw_ann["keypoints"])
     expected[:, :2] += 0.5  # D2's pixel-centre convention of dataset dicts
     np.testing.assert_allclose(np.reshape(ann["keypoints"], (13, 3)), expected)
 
     cp = DatasetCatalog.get("crowdpose_test")
-    raw = json.load(open(os.path.join(ASSETS, "test_crowdpose.json")))
+    raw = json.load(open(os.path.join(ASSETS, "crowdpose", "test_crowdpose.json")))
     kp14 = np.reshape(next(a for a in raw["annotations"] if a["image_id"] == cp[0]["image_id"])
                       ["keypoints"], (14, 3))
     kp13 = np.reshape(cp[0]["annotations"][0]["keypoints"], (13, 3))
@@ -74,7 +74,8 @@ def test_missing_files_fail_only_on_get(benchmark_root):
 
 
 def test_cityscapes_person_ap_of_perfect_masks(tmp_path):
-    png = os.path.join(ASSETS, "frankfurt_000000_000294_gtFine_instanceIds.png")
+    png = os.path.join(ASSETS, "cityscapes", "gtFine", "val", "frankfurt",
+                       "frankfurt_000000_000294_gtFine_instanceIds.png")
     gt = np.array(Image.open(png))
     # The sample is 8x downsampled; upsample so persons exceed the official 100 px minimum.
     gt = np.kron(gt, np.ones((8, 8), dtype=gt.dtype))

@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from common import ASSETS
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets.coco import load_coco_json
 from detectron2.structures import Boxes, BoxMode, Instances
@@ -20,11 +21,10 @@ from occpose_d2.evaluation import COCO13Evaluator
 from occpose_d2.evaluation.coco_gt import crowd_index, keypoint_json_to_13
 from occpose_d2.keypoints import KEYPOINT_OKS_SIGMAS, coco17_to_13, keypoint_metadata
 
-ASSETS = os.path.join(os.path.dirname(__file__), "..", "assets", "eval")
-COCO_JSON = os.path.join(ASSETS, "test_coco.json")
-COCO_DETS = os.path.join(ASSETS, "test_coco_det_AP_H_56.json")
-CROWDPOSE_JSON = os.path.join(ASSETS, "test_crowdpose.json")
-CROWDPOSE_DETS = os.path.join(ASSETS, "test_crowdpose_det_AP_40.json")
+COCO_JSON = os.path.join(ASSETS, "coco", "test_coco.json")
+COCO_DETS = os.path.join(ASSETS, "coco", "test_coco_det_AP_H_56.json")
+CROWDPOSE_JSON = os.path.join(ASSETS, "crowdpose", "test_crowdpose.json")
+CROWDPOSE_DETS = os.path.join(ASSETS, "crowdpose", "test_crowdpose_det_AP_40.json")
 
 
 def _register(name, loader, **meta):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.io as sio
 import torch
+from common import ASSETS
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import Boxes, BoxMode, Instances
 
@@ -18,11 +19,11 @@ from occpose_d2.evaluation import (
     build_occpose_evaluators,
     evaluate_miss_rate,
 )
-from occpose_d2.evaluation.citypersons import load_citypersons_gt, load_detections_json, main
+from occpose_d2.evaluation.citypersons import main
+from occpose_d2.evaluation.citypersons_files import load_citypersons_gt, load_detections_json
 
-ASSETS = os.path.join(os.path.dirname(__file__), "..", "assets", "eval")
-MAT = os.path.join(ASSETS, "anno_val.mat")
-B1 = os.path.join(ASSETS, "b1_drop30pct.json")
+MAT = os.path.join(ASSETS, "citypersons", "anno_val.mat")
+B1 = os.path.join(ASSETS, "citypersons", "b1_drop30pct.json")
 SHARED_JSON = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data",
                            "citypersons", "evaluation", "val_gt.json")
 # Printed by the official CityPersons code for b1 (../shared/data/citypersons/reference_eval).

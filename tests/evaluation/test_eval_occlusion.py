@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from common import ASSETS
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets.coco import load_coco_json
@@ -17,7 +18,7 @@ from occpose_d2 import add_occpose_config
 from occpose_d2.evaluation import COCO13Evaluator, OcclusionEvaluator, build_occpose_evaluators
 from occpose_d2.keypoints import convert_coco_annotation, keypoint_metadata
 
-COCO_JSON = os.path.join(os.path.dirname(__file__), "..", "assets", "eval", "test_coco.json")
+COCO_JSON = os.path.join(ASSETS, "coco", "test_coco.json")
 NAME = "eval_test_occlusion_coco"
 NAME_FV = "eval_test_occlusion_coco_fully_visible"
 

@@ -1,7 +1,8 @@
 """Loader of the synthetic two-domain set written by ``datasets/prepare_synthetic.py``.
 
 Source ("pe") dicts keep ``keypoints`` and ``fully_visible``; target ("pd") dicts keep
-``vis_bbox``, ``vis_ratio`` and ``cp_class`` (and ``keypoints`` only for ``synth_pd_val_kp``).
+``vis_bbox``, ``vis_ratio`` and ``cp_class`` (and ``keypoints`` with ``fully_visible`` only for
+``synth_pd_val_kp``, the measurement set: its occlusion AP needs the fully visible persons).
 Field meanings: ``occpose_d2/data/synthetic/generate.py``.
 """
 
@@ -42,8 +43,9 @@ def load_synthetic_json(json_file: str, image_root: str, domain: str) -> List[Di
             if missing:
                 raise ValueError(f"{json_file}: image '{d['file_name']}' annotation #{i} lacks "
                                  f"{missing}; re-create it with datasets/prepare_synthetic.py")
+            keep = _KEEP[domain] + (("fully_visible",) if "keypoints" in ann else ())
             for k in _EXTRA:
-                if k not in _KEEP[domain]:
+                if k not in keep:
                     ann.pop(k, None)
             ann["category_id"] = 0
     return dicts

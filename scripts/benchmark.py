@@ -128,7 +128,8 @@ def part_params(model: nn.Module, prefix: str = "", open_heads: bool = True,
             rows += [(f"{full}.{h}", count(m), True) for h, m in child.named_children()]
         elif name in _DETECTOR_PARTS:
             rows.append((full, count(child), True))
-        elif _is_detector(child):
+        elif _is_detector(child) or any(_is_detector(c) for c in child.children()):
+            # a detector, or the container of the per-domain detectors (one child when shared)
             rows += part_params(child, full + ".")
         elif open_heads and len(inner) > 1 and not _is_detector(model):
             rows += part_params(child, full + ".", open_heads=False)
@@ -277,6 +278,9 @@ def print_params(cfg: CfgNode, base: CfgNode) -> None:
         for name, n, _ in rows:
             print(f"  {label:<14s} {name:<44s} {n / 1e6:9.3f}")
         print(f"  {label:<14s} {'total':<44s} {count(model) / 1e6:9.3f}")
+    if occ.detectors["pe"] is occ.detectors["pd"]:
+        print("  (MODEL.OCCPOSE.SHARE_DETECTORS: one detector, listed as 'pe', serves both "
+              "domains)")
     heads = [(name, n) for name, n, is_det in occ_rows if not is_det]
     pose = sum(n for name, n in heads if "pose" in name.lower() or "context" in name.lower())
     kp, mask = count(d2.roi_heads.keypoint_head), count(d2.roi_heads.mask_head)

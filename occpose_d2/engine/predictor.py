@@ -27,7 +27,8 @@ class OccPosePredictor(DefaultPredictor):
         """
         Args:
             original_image: H x W x C uint8 image in the config's INPUT.FORMAT (BGR by default).
-            boxes: optional N x 4 float array of XYXY boxes in original-image pixels.
+            boxes: optional N x 4 float array of XYXY boxes in original-image pixels; a box
+                that does not overlap the image is a ``ValueError``.
             domain: "pe" or "pd"; None uses MODEL.OCCPOSE.TEST_DOMAIN.
 
         Returns:
@@ -44,8 +45,14 @@ class OccPosePredictor(DefaultPredictor):
                 inputs["domain"] = domain
             if boxes is None:
                 return self.model([inputs])[0]
+            boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+            outside = ((boxes[:, 2] <= 0) | (boxes[:, 3] <= 0) | (boxes[:, 0] >= width)
+                       | (boxes[:, 1] >= height))
+            if outside.any():
+                raise ValueError(f"boxes {boxes[outside].tolist()} do not overlap the "
+                                 f"{width} x {height} image")
             given = Instances((height, width))
-            given.pred_boxes = Boxes(torch.as_tensor(np.asarray(boxes, np.float32)).reshape(-1, 4))
+            given.pred_boxes = Boxes(torch.as_tensor(boxes))
             given.scores = torch.ones(len(given))
             given.pred_classes = torch.zeros(len(given), dtype=torch.int64)
             return self.model.inference([inputs], detected_instances=[given])[0]

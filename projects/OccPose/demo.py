@@ -101,7 +101,10 @@ def run_images(args, predictor: OccPosePredictor) -> None:
             if boxes is None:
                 logger.warning("%s: no entry in %s, skipped", path, args.boxes)
                 continue
-        drawn = visualize(predictor, image, args.confidence_threshold, boxes, args.domain)
+        try:
+            drawn = visualize(predictor, image, args.confidence_threshold, boxes, args.domain)
+        except ValueError as e:  # given boxes that do not fit the image
+            raise SystemExit(f"{path}: {e} (from {args.boxes})") from None
         cv2.imwrite(os.path.join(args.output, os.path.basename(path)), drawn)
 
 

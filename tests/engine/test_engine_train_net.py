@@ -100,6 +100,11 @@ def test_demo_writes_an_output_image(trained, synthetic_root, tmp_path):
                "--output", str(tmp_path / "given")])
     assert sorted(os.listdir(tmp_path / "given")) == [first]  # images without boxes are skipped
 
+    boxes.write_text(json.dumps({first: [[5000, 10, 5050, 120]]}))  # right of the image
+    with pytest.raises(SystemExit, match=f"{first}: boxes .* do not overlap"):
+        demo.main(["--config-file", CONFIG, "--input", image_dir, "--boxes", str(boxes),
+                   "--output", str(tmp_path / "outside")])
+
 
 def test_detector_pretraining_stage_loads_into_the_full_model(synthetic_root, tmp_path):
     """The paper's first stage (detectors only) and loading its weights for the second."""

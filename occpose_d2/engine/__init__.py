@@ -1,5 +1,6 @@
-"""Trainer and hooks of occpose_d2."""
+"""Trainer, hooks, checkpointer and predictor of occpose_d2."""
 
+from .checkpoint import AtomicDetectionCheckpointer, atomic_write
 from .hooks import (
     CurriculumMaskingHook,
     GRLScheduleHook,
@@ -11,10 +12,12 @@ from .predictor import OccPosePredictor
 from .trainer import OccPoseTrainer
 
 __all__ = [
+    "AtomicDetectionCheckpointer",
     "CurriculumMaskingHook",
     "GRLScheduleHook",
     "OccPosePredictor",
     "OccPoseTrainer",
+    "atomic_write",
     "grl_lambda_at",
     "mask_ratio_at",
     "unwrap_model",

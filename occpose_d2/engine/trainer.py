@@ -1,7 +1,9 @@
 """``OccPoseTrainer``: D2's ``DefaultTrainer`` with the two-domain loader, our evaluators and hooks.
 
-Only classmethods and ``build_hooks`` are overridden, so every stock D2 hook, the checkpointer
-(atomic writes, ``--resume``) and ``launch`` for multi-GPU / multi-machine runs work unchanged.
+Only classmethods and ``build_hooks`` are overridden, so every stock D2 hook, ``--resume`` and
+``launch`` for multi-GPU / multi-machine runs work unchanged. ``build_hooks`` also swaps D2's
+checkpointer for :class:`AtomicDetectionCheckpointer` (same files, written atomically) before
+the periodic-checkpoint hook is made from it.
 """
 
 import logging
@@ -19,6 +21,7 @@ from torch import nn
 
 from ..data import OccPoseDatasetMapper, build_two_domain_train_loader
 from ..evaluation import build_occpose_evaluators, write_markdown_tables
+from .checkpoint import AtomicDetectionCheckpointer
 from .hooks import CurriculumMaskingHook, GRLScheduleHook
 
 __all__ = ["OccPoseTrainer"]
@@ -94,7 +97,14 @@ class OccPoseTrainer(DefaultTrainer):
         return results
 
     def build_hooks(self):
-        """D2's default hooks, with the curriculum and GRL schedules inserted before the writer."""
+        """D2's default hooks, with the curriculum and GRL schedules inserted before the writer.
+
+        D2 builds its checkpointer just before calling this; it is replaced here by an
+        :class:`AtomicDetectionCheckpointer` so that ``PeriodicCheckpointer`` and
+        ``resume_or_load`` use the atomic one.
+        """
+        d2 = self.checkpointer
+        self.checkpointer = AtomicDetectionCheckpointer(d2.model, d2.save_dir, **d2.checkpointables)
         hook_list = super().build_hooks()
         ours = [CurriculumMaskingHook.from_config(self.cfg), GRLScheduleHook.from_config(self.cfg)]
         writer_at = next(

@@ -106,6 +106,19 @@ def test_demo_writes_an_output_image(trained, synthetic_root, tmp_path):
                    "--output", str(tmp_path / "outside")])
 
 
+def test_trainer_checkpoints_atomically(trained, tmp_path):
+    from detectron2.engine.hooks import PeriodicCheckpointer
+
+    from occpose_d2.engine import AtomicDetectionCheckpointer
+
+    train_net, _ = trained
+    trainer = train_net.OccPoseTrainer(train_net.setup(_args(train_net, str(tmp_path))))
+    assert isinstance(trainer.checkpointer, AtomicDetectionCheckpointer)
+    assert trainer.checkpointer.checkpointables.keys() == {"trainer"}
+    periodic = [h for h in trainer._hooks if isinstance(h, PeriodicCheckpointer)]
+    assert len(periodic) == 1 and periodic[0].checkpointer is trainer.checkpointer
+
+
 def test_detector_pretraining_stage_loads_into_the_full_model(synthetic_root, tmp_path):
     """The paper's first stage (detectors only) and loading its weights for the second."""
     from detectron2.checkpoint import DetectionCheckpointer

@@ -137,6 +137,10 @@ def _add_heads_config(cfg: CN) -> None:
     # Source instances that supervise the pose: "fully_visible" (all 13 joints v = 2, the
     # paper) or "labeled" (every instance with labeled joints; only labeled joints count).
     _C.MODEL.OCCPOSE.POSE_HEAD.SUPERVISE = "fully_visible"
+    # Oracle only (ablation upper bound, never the method): target ("pd") persons with keypoints
+    # (e.g. DATASETS.TRAIN_TARGET synth_pd_train_kp) also give pose loss, every labeled person
+    # with all its labeled joints, occluded ones included (True / False).
+    _C.MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET = False
 
 
 def _add_data_config(cfg: CN) -> None:

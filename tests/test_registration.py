@@ -14,6 +14,7 @@ from occpose_d2.keypoints import KEYPOINT_NAMES
 DATASETS = [
     "coco_2017_train_person13", "coco_2017_val_person13", "citypersons_train", "citypersons_val",
     "synth_pe_train", "synth_pe_val", "synth_pd_train", "synth_pd_val", "synth_pd_val_kp",
+    "synth_pd_train_kp",
     "ochuman_val", "crowdpose_test",
 ]
 

@@ -4,7 +4,8 @@ Adds to D2's output ``Instances``: ``gt_fully_visible`` (bool (N,), source "pe";
 flag, False when an augmentation such as a crop left a joint outside the image) and
 ``gt_vis_boxes`` (``Boxes`` (N, 4) XYXY, visible boxes in the augmented image, target "pd").
 Keypoints are kept for the source only: target dicts lose theirs in training, so no pose label
-of the target can leak into unsupervised adaptation. Full-body boxes are amodal and are never
+of the target can leak into unsupervised adaptation (except for the oracle,
+``MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET``, which keeps them). Full-body boxes are amodal and are never
 recomputed from the (visible) masks. Augmentations (training): D2's resize / crop / flip from
 ``INPUT.*``, then ``RandomBrightness(*INPUT.BRIGHTNESS)`` and ``RandomGaussianBlur(
 INPUT.BLUR_PROB, INPUT.BLUR_SIGMA)``. Horizontal flips swap left/right joints with the 13-joint
@@ -13,6 +14,7 @@ flip map (``keypoint_hflip_indices``).
 
 import numpy as np
 import torch
+from detectron2.config import configurable
 from detectron2.data import DatasetMapper
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
@@ -28,10 +30,21 @@ __all__ = ["OccPoseDatasetMapper"]
 class OccPoseDatasetMapper(DatasetMapper):
     """``DatasetMapper`` for both domains (mapped-dict contract in ``occpose_d2/data``)."""
 
+    @configurable
+    def __init__(self, is_train: bool = True, *, keep_target_keypoints: bool = False, **kwargs):
+        """
+        Args:
+            is_train, kwargs: as D2's ``DatasetMapper``.
+            keep_target_keypoints: keep the keypoints of target ("pd") dicts (the oracle only).
+        """
+        super().__init__(is_train, **kwargs)
+        self.keep_target_keypoints = keep_target_keypoints
+
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
         ret = super().from_config(cfg, is_train)
         ret["use_keypoint"] = True
+        ret["keep_target_keypoints"] = cfg.MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET
         # From the training sets' metadata (all share the 13-joint flip map), like D2.
         ret["keypoint_hflip_indices"] = np.asarray(
             utils.create_keypoint_hflip_indices(cfg.DATASETS.TRAIN) if cfg.DATASETS.TRAIN
@@ -62,7 +75,7 @@ class OccPoseDatasetMapper(DatasetMapper):
                 continue
             if not self.use_instance_mask:
                 obj.pop("segmentation", None)
-            if domain == DOMAIN_TARGET:
+            if domain == DOMAIN_TARGET and not self.keep_target_keypoints:
                 obj.pop("keypoints", None)
             vis = obj.get("vis_bbox")
             obj = utils.transform_instance_annotations(

@@ -4,7 +4,8 @@ F_raw (RoIAlign) -> E_C -> F_DI, then
   * D_Seg -> visible-mask logits (BCE, both domains, weight alpha),
   * GRL -> C -> domain logit (BCE, both domains, weight beta; only with a domain head),
   * D_C -> features x Mask-and-Predict(segmentation map) -> pose encoder-decoder -> 13 heatmaps
-    (source instances only: "pe" and fully visible, weight gamma).
+    (source instances only: "pe" and fully visible, weight gamma; the oracle's
+    ``POSE_HEAD.SUPERVISE_TARGET`` adds labeled target persons).
 
 The segmentation map enters the pose branch detached: D_Seg is trained by its BCE only, so it
 stays a faithful visible-mask predictor (``pred_masks``, ``pred_keypoint_visible``), and the pose
@@ -32,15 +33,18 @@ from .seg_head import build_seg_head, seg_targets
 __all__ = ["OccPoseInstanceHeads", "pose_supervised", "keypoints_on_mask"]
 
 
-def pose_supervised(instances: Instances, domain: str, supervise: str) -> torch.Tensor:
-    """``(R,)`` bool: which instances of one image give pose loss. Never target ("pd") ones nor
-    ones without ``gt_keypoints``; with ``supervise == "fully_visible"`` only those with
+def pose_supervised(
+    instances: Instances, domain: str, supervise: str, supervise_target: bool = False
+) -> torch.Tensor:
+    """``(R,)`` bool: which instances of one image give pose loss. Never ones without
+    ``gt_keypoints``; target ("pd") ones only with ``supervise_target`` (the oracle), then every
+    one with a labeled joint. Source ones: with ``supervise == "fully_visible"`` only those with
     ``gt_fully_visible`` (or, without that field, all joints v = 2); with "labeled" all."""
     device = instances.proposal_boxes.device
-    if domain == "pd" or not instances.has("gt_keypoints"):
+    if (domain == "pd" and not supervise_target) or not instances.has("gt_keypoints"):
         return torch.zeros(len(instances), dtype=torch.bool, device=device)
     vis = instances.gt_keypoints.tensor[..., 2]
-    if supervise == "labeled":
+    if supervise == "labeled" or domain == "pd":
         return (vis > 0).any(dim=1)
     if instances.has("gt_fully_visible"):
         return instances.gt_fully_visible.to(device=device, dtype=torch.bool)
@@ -78,6 +82,7 @@ class OccPoseInstanceHeads(nn.Module):
         domain_head: Optional[nn.Module] = None,
         grl_lambda: float = 1.0,
         supervise: str = "fully_visible",
+        supervise_target: bool = False,
     ):
         """
         Args:
@@ -88,6 +93,7 @@ class OccPoseInstanceHeads(nn.Module):
             mask_and_predict: holds the masking ratio p and applies it.
             grl_lambda: initial gradient-reversal strength.
             supervise: "fully_visible" or "labeled" (see :func:`pose_supervised`).
+            supervise_target: the oracle's pose loss on target instances with keypoints.
         """
         super().__init__()
         self.in_features = in_features
@@ -100,6 +106,7 @@ class OccPoseInstanceHeads(nn.Module):
         self.mask_and_predict = mask_and_predict
         self.pose_head = pose_head
         self.supervise = supervise
+        self.supervise_target = supervise_target
 
     @classmethod
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec], with_domain_head: bool = True):
@@ -130,6 +137,7 @@ class OccPoseInstanceHeads(nn.Module):
             if with_domain_head else None,
             "grl_lambda": o.DOMAIN_HEAD.GRL_LAMBDA,
             "supervise": o.POSE_HEAD.SUPERVISE,
+            "supervise_target": o.POSE_HEAD.SUPERVISE_TARGET,
         }
 
     def pool(self, features: Dict[str, torch.Tensor], boxes: List[Boxes]) -> torch.Tensor:
@@ -183,7 +191,7 @@ class OccPoseInstanceHeads(nn.Module):
             logits = self.domain_head(self.grl(feats))
             losses.update(self.domain_head.losses(logits, labels))
 
-        sup = cat([pose_supervised(inst, d, self.supervise)
+        sup = cat([pose_supervised(inst, d, self.supervise, self.supervise_target)
                    for inst, d in zip(instances, domains)]).nonzero()[:, 0]
         keypoints = cat([inst.gt_keypoints.tensor if inst.has("gt_keypoints")
                          else x.new_zeros((len(inst), NUM_KEYPOINTS, 3)) for inst in instances])

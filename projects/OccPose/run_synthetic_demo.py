@@ -47,7 +47,7 @@ def parse_args(argv=None):
 def ensure_data(args) -> None:
     root = os.path.join(os.getenv("DETECTRON2_DATASETS", os.path.join(REPO, "datasets")),
                         "synthetic")
-    if os.path.isfile(os.path.join(root, "annotations", "synth_pd_val_kp.json")):
+    if os.path.isfile(os.path.join(root, "annotations", "synth_pd_train_kp.json")):
         return
     cmd = [sys.executable, os.path.join(REPO, "datasets", "prepare_synthetic.py"), "--out", root,
            "--seed", str(args.seed), "--num-train", str(args.num_train),

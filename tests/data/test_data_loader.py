@@ -102,6 +102,18 @@ def test_target_fields_and_no_keypoint_leak(synthetic_root):
     assert (vb[:, :2] >= fb[:, :2]).all() and (vb[:, 2:] <= fb[:, 2:]).all()
 
 
+def test_oracle_switch_keeps_target_keypoints(synthetic_root):
+    cfg = _cfg()
+    d = next(x for x in DatasetCatalog.get("synth_pd_train_kp") if x["annotations"])
+    assert not _mapper(cfg, [])(d)["instances"].has("gt_keypoints")
+    cfg.MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET = True
+    inst = _mapper(cfg, [])(d)["instances"]
+    kept = [a for a in d["annotations"] if not a["iscrowd"]]
+    kp = np.array([a["keypoints"] for a in kept], np.float32).reshape(-1, 13, 3)
+    assert np.allclose(inst.gt_keypoints.tensor.numpy(), kp)
+    assert not inst.has("gt_fully_visible")
+
+
 def test_blur_and_brightness_from_config(synthetic_root):
     cfg = _cfg()
     cfg.INPUT.BLUR_PROB = 1.0

@@ -35,7 +35,7 @@ def pair(tmp_path_factory):
 def test_same_seed_same_bytes_other_seed_differs(pair):
     a, b, c = pair
     for name in ("synth_pe_train", "synth_pe_val", "synth_pd_train", "synth_pd_val",
-                 "synth_pd_val_kp"):
+                 "synth_pd_val_kp", "synth_pd_train_kp"):
         assert filecmp.cmp(os.path.join(a, "annotations", f"{name}.json"),
                            os.path.join(b, "annotations", f"{name}.json"), shallow=False)
     for sub in ("pe/train", "pd/val"):
@@ -87,9 +87,16 @@ def test_domains_differ_and_target_has_no_keypoints(pair):
         for ann in _load(a, name)["annotations"]:
             assert "keypoints" not in ann and "fully_visible" not in ann
     assert "keypoints" not in _load(a, "synth_pd_train")["categories"][0]
-    kp = _load(a, "synth_pd_val_kp")
-    assert all(len(ann["keypoints"]) == 3 * NUM_KEYPOINTS for ann in kp["annotations"])
-    assert len(kp["annotations"]) == len(_load(a, "synth_pd_val")["annotations"])
+    for split in ("val", "train"):
+        kp = _load(a, f"synth_pd_{split}_kp")
+        plain = _load(a, f"synth_pd_{split}")["annotations"]
+        assert all(len(ann["keypoints"]) == 3 * NUM_KEYPOINTS for ann in kp["annotations"])
+        assert all(isinstance(ann["fully_visible"], bool) for ann in kp["annotations"])
+        # the same persons, boxes and masks as the file without keypoints
+        stripped = [{k: v for k, v in ann.items()
+                     if k not in ("keypoints", "num_keypoints", "fully_visible")}
+                    for ann in kp["annotations"]]
+        assert stripped == plain
     # the target is darker and more occluded than the source (style + layout differ)
     img_pe = cv2.imread(os.path.join(a, "pe/train/images/000000.png")).astype(float)
     img_pd = cv2.imread(os.path.join(a, "pd/train/images/000000.png")).astype(float)
@@ -97,6 +104,27 @@ def test_domains_differ_and_target_has_no_keypoints(pair):
     vis_pe = np.mean([x["vis_ratio"] for x in pe["annotations"]])
     vis_pd = np.mean([x["vis_ratio"] for x in pd["annotations"]])
     assert vis_pd < vis_pe
+
+
+@pytest.mark.parametrize("name", ["synth_pd_train_kp", "synth_pe_train"])
+def test_occluded_by_person_flag(pair, name):
+    """A joint drawn over by another person lies in that person's visible mask; its owner must
+    be flagged. Flagged persons lost pixels; the overlapping target has both kinds."""
+    data = _load(pair[0], name)
+    flags = []
+    for image in data["images"]:
+        anns = [a for a in data["annotations"] if a["image_id"] == image["id"]]
+        masks = [mask_util.decode(a["segmentation"]).astype(bool) for a in anns]
+        for i, a in enumerate(anns):
+            kp = np.asarray(a["keypoints"]).reshape(NUM_KEYPOINTS, 3).astype(int)
+            hidden = kp[kp[:, 2] == 1]
+            under_person = any(m[hidden[:, 1], hidden[:, 0]].any()
+                               for j, m in enumerate(masks) if j != i)
+            assert not under_person or a["occluded_by_person"]
+            assert not a["occluded_by_person"] or a["area"] < a["full_area"]
+            flags.append(a["occluded_by_person"])
+    if name.startswith("synth_pd"):
+        assert any(flags) and not all(flags)
 
 
 def test_previews_written(pair):
@@ -116,8 +144,14 @@ def test_registered_synthetic_datasets(synthetic_root):
     assert "fully_visible" in a and "vis_bbox" not in a
     b = pd[0]["annotations"][0]
     assert pd[0]["domain"] == "pd" and "keypoints" not in b
-    assert {"vis_bbox", "vis_ratio", "cp_class"} <= set(b) and b["cp_class"] == 1
+    assert {"vis_bbox", "vis_ratio", "cp_class", "occluded_by_person"} <= set(b)
+    assert b["cp_class"] == 1
     assert "keypoints" in kp[0]["annotations"][0] and kp[0]["domain"] == "pd"
+    oracle = DatasetCatalog.get("synth_pd_train_kp")
+    assert len(oracle) == 8 and oracle[0]["domain"] == "pd"
+    assert all(len(c["keypoints"]) == 39 for d in oracle for c in d["annotations"])
+    assert not any("keypoints" in c for d in DatasetCatalog.get("synth_pd_train")
+                   for c in d["annotations"])
     # the measurement set keeps the flag the occlusion AP selects its persons by
     assert all(isinstance(c["fully_visible"], bool) for d in kp for c in d["annotations"])
     meta = MetadataCatalog.get("synth_pd_val")

@@ -176,6 +176,10 @@ def test_pose_supervision_selects_fully_visible_source_instances():
     assert pose_supervised(pe, "pe", "labeled").tolist() == [True, True]
     pd.gt_keypoints = pe.gt_keypoints
     assert pose_supervised(pd, "pd", "labeled").tolist() == [False, False]
+    # the oracle: every labeled target person, the partially visible one included
+    for supervise in ("fully_visible", "labeled"):
+        assert pose_supervised(pd, "pd", supervise, True).tolist() == [True, True]
+    assert pose_supervised(pe, "pe", "fully_visible", True).tolist() == [True, False]
     pe.remove("gt_fully_visible")  # derived from v == 2 when the field is missing
     assert pose_supervised(pe, "pe", "fully_visible").tolist() == [True, False]
 
@@ -195,6 +199,26 @@ def test_pose_loss_ignores_target_and_partially_visible_instances():
     assert loss_pose() == base
     pe.gt_keypoints.tensor[0, :, :2] += 7.0  # the fully visible source person
     assert loss_pose() != base
+
+
+def test_oracle_switch_gives_pose_loss_on_target_instances():
+    heads, feats, instances, domains = _heads_and_batch()
+    pe, pd = instances
+    pd.gt_keypoints = Keypoints(torch.rand(2, 13, 3) * 50)
+    pd.gt_keypoints.tensor[:, :, 2] = 1.0  # every target joint occluded (v = 1) but labeled
+
+    def loss_pose():
+        with EventStorage():
+            return heads(feats, instances, domains)["loss_pose"].item()
+
+    heads.supervise_target = True
+    base = loss_pose()
+    pd.gt_keypoints.tensor[1, :, :2] += 7.0
+    assert loss_pose() != base
+    heads.supervise_target = False
+    off = loss_pose()
+    pd.gt_keypoints.tensor[1, :, :2] -= 7.0
+    assert loss_pose() == off
 
 
 def test_instance_heads_inference_fields():

@@ -39,9 +39,11 @@ _SYNTHETIC: Dict[str, Tuple[str, str, str, str]] = {
     "synth_pd_train": ("pd", "train", "synth_pd_train.json", "synth_pd"),
     "synth_pd_val": ("pd", "val", "synth_pd_val.json", "synth_pd"),
     "synth_pd_val_kp": ("pd", "val", "synth_pd_val_kp.json", "occpose_coco"),
+    # Target train WITH keypoints: only for the oracle (POSE_HEAD.SUPERVISE_TARGET).
+    "synth_pd_train_kp": ("pd", "train", "synth_pd_train_kp.json", "occpose_coco"),
 }
 _SYNTHETIC_LAYOUT = """  synthetic/{pe,pd}/{train,val}/images/*.png
-  synthetic/annotations/synth_{pe,pd}_{train,val}.json, synth_pd_val_kp.json
+  synthetic/annotations/synth_{pe,pd}_{train,val}.json, synth_pd_{train,val}_kp.json
   (make it: python datasets/prepare_synthetic.py --out $DETECTRON2_DATASETS/synthetic)"""
 
 
@@ -84,7 +86,8 @@ def register_all_citypersons(root: str) -> None:
 
 
 def register_all_synthetic(root: str) -> None:
-    """Register ``synth_{pe,pd}_{train,val}`` and ``synth_pd_val_kp`` under ``root/synthetic``."""
+    """Register ``synth_{pe,pd}_{train,val}`` and ``synth_pd_{train,val}_kp`` under
+    ``root/synthetic``."""
     base = os.path.join(root, "synthetic")
     for name, (domain, split, json_name, evaluator) in _SYNTHETIC.items():
         json_file = os.path.join(base, "annotations", json_name)

@@ -1,8 +1,9 @@
 """Loader of the synthetic two-domain set written by ``datasets/prepare_synthetic.py``.
 
 Source ("pe") dicts keep ``keypoints`` and ``fully_visible``; target ("pd") dicts keep
-``vis_bbox``, ``vis_ratio`` and ``cp_class`` (and ``keypoints`` with ``fully_visible`` only for
-``synth_pd_val_kp``, the measurement set: its occlusion AP needs the fully visible persons).
+``vis_bbox``, ``vis_ratio``, ``cp_class`` and ``occluded_by_person`` (when the file has it), and
+``keypoints`` with ``fully_visible`` only for ``synth_pd_{val,train}_kp``: the measurement set
+(its occlusion AP needs the fully visible persons) and the oracle's training set.
 Field meanings: ``occpose_d2/data/synthetic/generate.py``.
 """
 
@@ -21,7 +22,9 @@ _KEEP = {
     DOMAIN_SOURCE: ("fully_visible",),
     DOMAIN_TARGET: ("vis_bbox", "vis_ratio", "cp_class"),
 }
-_EXTRA = ["fully_visible", "vis_bbox", "vis_ratio", "cp_class"]
+# Kept when present (files written before the field existed lack it).
+_OPTIONAL = {DOMAIN_SOURCE: (), DOMAIN_TARGET: ("occluded_by_person",)}
+_EXTRA = ["fully_visible", "vis_bbox", "vis_ratio", "cp_class", "occluded_by_person"]
 
 
 def load_synthetic_json(json_file: str, image_root: str, domain: str) -> List[Dict]:
@@ -43,7 +46,8 @@ def load_synthetic_json(json_file: str, image_root: str, domain: str) -> List[Di
             if missing:
                 raise ValueError(f"{json_file}: image '{d['file_name']}' annotation #{i} lacks "
                                  f"{missing}; re-create it with datasets/prepare_synthetic.py")
-            keep = _KEEP[domain] + (("fully_visible",) if "keypoints" in ann else ())
+            keep = (_KEEP[domain] + _OPTIONAL[domain]
+                    + (("fully_visible",) if "keypoints" in ann else ()))
             for k in _EXTRA:
                 if k not in keep:
                     ann.pop(k, None)

@@ -5,6 +5,7 @@ Layout under ``out``::
     {pe,pd}/{train,val}/images/000000.png
     annotations/synth_{pe,pd}_{train,val}.json    (target files carry no keypoints)
     annotations/synth_pd_val_kp.json              (target val WITH keypoints, measurement only)
+    annotations/synth_pd_train_kp.json            (target train WITH keypoints, the oracle only)
 
 Each image is drawn from its own generator seeded with ``(seed, domain, split, index)``, so the
 output is identical for a given seed whatever the number of worker processes.
@@ -14,8 +15,9 @@ silhouette, drawn or hidden); ``vis_bbox`` tight box of the visible mask; ``segm
 visible mask (COCO RLE); ``area`` visible pixels; ``full_area`` silhouette pixels;
 ``vis_ratio`` = area / full_area (pixel visibility, not the CityPersons box-area ratio);
 ``keypoints`` 13 x (x, y, v) with v = 2 visible / 1 occluded (the joint's pixel is covered by
-another person or object); ``fully_visible``; ``cp_class`` = 1 (pedestrian); ``iscrowd`` = 1
-for a person left less visible than the domain's minimum (an ignore region).
+another person or object); ``fully_visible``; ``occluded_by_person`` (some silhouette pixel is
+covered by another person); ``cp_class`` = 1 (pedestrian); ``iscrowd`` = 1 for a person left
+less visible than the domain's minimum (an ignore region).
 """
 
 import json
@@ -67,6 +69,7 @@ def _annotation(p: Person) -> Dict:
         "keypoints": [float(x) for x in kps.reshape(-1)],
         "num_keypoints": 13,
         "fully_visible": bool(not p.ignore and p.visible.all()),
+        "occluded_by_person": p.occluded_by_person,
     }
 
 
@@ -132,7 +135,7 @@ def generate_synthetic(
                 name = f"synth_{domain}_{split}"
                 paths[name] = os.path.join(out, "annotations", f"{name}.json")
                 _dump(_coco(images, anns, keypoints=domain == "pe"), paths[name])
-                if domain == "pd" and split == "val":
+                if domain == "pd":
                     paths[name + "_kp"] = os.path.join(out, "annotations", f"{name}_kp.json")
                     _dump(_coco(images, anns, keypoints=True), paths[name + "_kp"])
                 logger.info(f"{name}: {len(images)} images, {len(anns)} persons")

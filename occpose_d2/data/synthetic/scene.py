@@ -31,6 +31,7 @@ class Person:
 
     joints: (13, 2) int pixel positions (x, y); visible: (13,) bool, from the owner map;
     amodal: (H, W) bool whole-body silhouette; mask: (H, W) bool visible part;
+    occluded_by_person: some silhouette pixel is covered by another person (owner map);
     ignore: True when the person stayed less visible than the domain's ``min_visibility``.
     """
 
@@ -38,6 +39,7 @@ class Person:
     visible: np.ndarray
     amodal: np.ndarray
     mask: np.ndarray
+    occluded_by_person: bool = False
     ignore: bool = False
 
 
@@ -198,10 +200,12 @@ def _attempt(rng: np.random.Generator, domain: str):
         amodal.append(parts > 0)
     _draw_objects(rng, domain, img, owner, figs)
     people = []
+    is_person = (owner > 0) & (owner < _OBJECT_ID)
     for i, fig in enumerate(figs):
         j = np.round(fig.joints).astype(np.int64)
         vis = owner[j[:, 1], j[:, 0]] == i + 1
-        people.append(Person(j, vis, amodal[i], owner == i + 1))
+        by_person = bool((amodal[i] & is_person & (owner != i + 1)).any())
+        people.append(Person(j, vis, amodal[i], owner == i + 1, by_person))
     return img, people
 
 

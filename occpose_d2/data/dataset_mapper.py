@@ -5,9 +5,9 @@ flag, False when an augmentation such as a crop left a joint outside the image) 
 ``gt_vis_boxes`` (``Boxes`` (N, 4) XYXY, visible boxes in the augmented image, target "pd").
 Keypoints are kept for the source only: target dicts lose theirs in training, so no pose label
 of the target can leak into unsupervised adaptation (except for the oracle,
-``MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET``, which keeps them). Full-body boxes are amodal and are never
-recomputed from the (visible) masks. Augmentations (training): D2's resize / crop / flip from
-``INPUT.*``, then ``RandomBrightness(*INPUT.BRIGHTNESS)`` and ``RandomGaussianBlur(
+``MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET``, which keeps them). Full-body boxes are amodal and
+are never recomputed from the (visible) masks. Augmentations (training): D2's resize / crop /
+flip from ``INPUT.*``, then ``RandomBrightness(*INPUT.BRIGHTNESS)`` and ``RandomGaussianBlur(
 INPUT.BLUR_PROB, INPUT.BLUR_SIGMA)``. Horizontal flips swap left/right joints with the 13-joint
 flip map (``keypoint_hflip_indices``).
 """

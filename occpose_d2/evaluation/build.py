@@ -6,7 +6,7 @@ import os
 from typing import List, Optional
 
 from detectron2.config import CfgNode
-from detectron2.data import MetadataCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from torch import nn
 
@@ -14,6 +14,7 @@ from .citypersons_evaluation import CityPersonsEvaluator
 from .cityscapes_evaluation import CityscapesPersonRiderEvaluator
 from .coco_evaluation import COCO13Evaluator
 from .occlusion_evaluation import OcclusionEvaluator
+from .visibility_evaluation import VisibilityEvaluator, has_visibility
 
 __all__ = ["build_occpose_evaluators"]
 
@@ -34,7 +35,9 @@ def build_occpose_evaluators(
     """Evaluators for ``dataset_name`` (empty list for an unknown ``evaluator_type``).
 
     * ``"occpose_coco"``: :class:`COCO13Evaluator` (``TEST.KEYPOINT_OKS_SIGMAS``,
-      ``TEST.DETECTIONS_PER_IMAGE``), plus :class:`OcclusionEvaluator` when
+      ``TEST.DETECTIONS_PER_IMAGE``), plus :class:`VisibilityEvaluator` when every person
+      carries ``vis_ratio`` and ``model`` supports test-time masking, plus
+      :class:`OcclusionEvaluator` when
       ``TEST.OCCLUSION_EVAL`` is on, ``TEST.OCCLUSION_RATIOS`` is not empty and ``model``
       supports test-time masking (``TEST.OCCLUSION_SEED``).
     * ``"citypersons"``: :class:`CityPersonsEvaluator`, plus
@@ -57,6 +60,9 @@ def build_occpose_evaluators(
             kpt_oks_sigmas=cfg.TEST.KEYPOINT_OKS_SIGMAS,
         ))
         model = getattr(model, "module", model)  # DistributedDataParallel
+        if _supports_masking(model) and has_visibility(DatasetCatalog.get(dataset_name)):
+            evaluators.append(VisibilityEvaluator(
+                dataset_name, model, kpt_oks_sigmas=cfg.TEST.KEYPOINT_OKS_SIGMAS))
         if cfg.TEST.OCCLUSION_EVAL and cfg.TEST.OCCLUSION_RATIOS:
             if _supports_masking(model):
                 evaluators.append(OcclusionEvaluator(

@@ -11,10 +11,11 @@ import io
 import json
 import logging
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import pycocotools.mask as mask_util
+from detectron2.evaluation.coco_evaluation import _evaluate_predictions_on_coco
 from detectron2.structures import BoxMode, PolygonMasks
 from detectron2.utils.file_io import PathManager
 from pycocotools.coco import COCO
@@ -28,6 +29,7 @@ __all__ = [
     "crowd_index",
     "annotation_area",
     "coco_api_from_dict",
+    "keypoint_oks_ap",
 ]
 
 logger = logging.getLogger(__name__)
@@ -113,6 +115,37 @@ def coco_api_from_dict(data: Dict[str, Any]) -> COCO:
     with contextlib.redirect_stdout(io.StringIO()):
         api.createIndex()
     return api
+
+
+def keypoint_oks_ap(
+    gt_records: List[Dict[str, Any]], dt_records: List[Dict[str, Any]], sigmas: Sequence[float]
+) -> float:
+    """COCO keypoint AP (%, OKS, official Python API) of poses against persons of one category.
+
+    Args:
+        gt_records: ``image_id``, ``bbox`` (XYWH), ``keypoints`` (K x 3 flat, pixel corners),
+            ``area``, ``num_keypoints``, ``iscrowd`` (1: an ignore region) per person.
+        dt_records: ``image_id``, ``keypoints``, ``score`` per pose.
+        sigmas: K OKS sigmas.
+
+    Returns:
+        AP in percent; NaN without a non-crowd person, 0 without a pose.
+    """
+    if not any(not r["iscrowd"] and r["num_keypoints"] > 0 for r in gt_records):
+        return float("nan")
+    if not dt_records:
+        return 0.0
+    images = sorted({r["image_id"] for r in gt_records}, key=str)
+    coco_gt = coco_api_from_dict({
+        "images": [{"id": i} for i in images],
+        "annotations": [dict(r, id=i + 1, category_id=1) for i, r in enumerate(gt_records)],
+        "categories": [{"id": 1, "name": "person"}],
+    })
+    with contextlib.redirect_stdout(io.StringIO()):
+        ev = _evaluate_predictions_on_coco(coco_gt, [dict(r, category_id=1) for r in dt_records],
+                                           "keypoints", kpt_oks_sigmas=sigmas,
+                                           use_fast_impl=False)
+    return float(ev.stats[0] * 100)
 
 
 def load_coco_api_13(json_file: str, cache_file: Optional[str] = None) -> COCO:

@@ -11,8 +11,6 @@ order of ties. Each pose is scored by the mean of its predicted joint scores ins
 choice of top-down pose evaluation with ground-truth boxes).
 """
 
-import contextlib
-import io
 import itertools
 import logging
 from collections import OrderedDict
@@ -22,13 +20,12 @@ import numpy as np
 import torch
 from detectron2.data import DatasetCatalog
 from detectron2.evaluation import DatasetEvaluator
-from detectron2.evaluation.coco_evaluation import _evaluate_predictions_on_coco
 from detectron2.structures import Boxes, BoxMode, Instances
 from detectron2.utils import comm
 from tabulate import tabulate
 
 from ..keypoints import KEYPOINT_OKS_SIGMAS
-from .coco_gt import annotation_area, coco_api_from_dict
+from .coco_gt import annotation_area, keypoint_oks_ap
 
 __all__ = ["OcclusionEvaluator", "ratio_label"]
 
@@ -152,32 +149,16 @@ class OcclusionEvaluator(DatasetEvaluator):
         gt_records, dt_records = self._gather()
         if gt_records is None:
             return {}
-        results = OrderedDict((ratio_label(p), float("nan")) for p in self._ratios)
-        if gt_records:
-            coco_gt = self._coco_gt(gt_records)
-            for p in self._ratios:
-                with contextlib.redirect_stdout(io.StringIO()):
-                    ev = _evaluate_predictions_on_coco(
-                        coco_gt, dt_records[p], "keypoints",
-                        kpt_oks_sigmas=self._sigmas, use_fast_impl=False,
-                    )
-                results[ratio_label(p)] = float(ev.stats[0] * 100)
+        results = OrderedDict(
+            (ratio_label(p), keypoint_oks_ap(gt_records, dt_records[p], self._sigmas))
+            for p in self._ratios
+        )
         logger.info(
             f"Occlusion AP ({len(gt_records)} fully visible persons, seed {self._seed}):\n"
             + tabulate([list(results.values())], headers=list(results), tablefmt="pipe",
                        floatfmt=".2f")
         )
         return OrderedDict(occlusion_ap=results)
-
-    @staticmethod
-    def _coco_gt(records: List[dict]):
-        images = sorted({r["image_id"] for r in records}, key=str)
-        anns = [dict(r, id=i + 1, category_id=1) for i, r in enumerate(records)]
-        return coco_api_from_dict({
-            "images": [{"id": i} for i in images],
-            "annotations": anns,
-            "categories": [{"id": 1, "name": "person"}],
-        })
 
     @property
     def num_persons(self) -> int:

@@ -21,6 +21,7 @@ TABLE_LAYOUTS: Dict[str, Tuple[str, Sequence[Tuple[str, str]]]] = {
         ("AP easy", "AP_easy"), ("AP medium", "AP_medium"), ("AP hard", "AP_hard"),
     ]),
     "occlusion_ap": ("Occlusion AP: % of the segmentation map removed (Table 2)", []),
+    "visibility_ap": ("Keypoint AP by visible fraction, detected and ground-truth boxes", []),
     "cityscapes_instance": ("Cityscapes instance AP (Table 3)", [
         ("Person", "AP-person"), ("Rider", "AP-rider"),
         ("Person AP50", "AP50-person"), ("Rider AP50", "AP50-rider"),

@@ -87,7 +87,7 @@ def _add_heads_config(cfg: CN) -> None:
     # Iterations of the "ramp" schedule (> 0).
     _C.MODEL.OCCPOSE.DOMAIN_HEAD.GRL_RAMP_ITERS = 10000
 
-    # Conv decoder D_C: F_DI -> features at the segmentation map's resolution (source only).
+    # Context decoder D_C: F_DI -> features at the segmentation map's resolution (source only).
     _C.MODEL.OCCPOSE.CONTEXT_DECODER = CN()
     # Registry name in CONTEXT_DECODER_REGISTRY.
     _C.MODEL.OCCPOSE.CONTEXT_DECODER.NAME = "DeconvContextDecoder"

@@ -1,4 +1,4 @@
-"""Conv decoder D_C: F_DI -> pose features at the segmentation map's resolution."""
+"""Context decoder D_C: F_DI -> pose features at the segmentation map's resolution."""
 
 import fvcore.nn.weight_init as weight_init
 import torch
@@ -12,7 +12,7 @@ __all__ = ["CONTEXT_DECODER_REGISTRY", "DeconvContextDecoder", "build_context_de
 
 CONTEXT_DECODER_REGISTRY = Registry("CONTEXT_DECODER")
 CONTEXT_DECODER_REGISTRY.__doc__ = """
-Registry for the conv decoder D_C, which maps F_DI (R x D x P x P) to features with the spatial
+Registry for the context decoder D_C, which maps F_DI (R x D x P x P) to features with the spatial
 size of the segmentation map (R x C x 2P x 2P), to be multiplied by the (masked) map.
 
 The registered object is called with `obj(cfg, input_shape)` and must have an `output_shape`

@@ -1,4 +1,4 @@
-"""The 13-keypoint skeleton used throughout occpose_d2 (DESIGN §4).
+"""The 13-keypoint skeleton used throughout occpose_d2.
 
 COCO's 17 keypoints are reduced to 13: the 12 body joints map one to one and the five face points
 (nose, eyes, ears) collapse into a single ``head`` joint placed at the mean of the labeled face

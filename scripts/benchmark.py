@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Speed and memory of OccPoseRCNN next to D2's Keypoint R-CNN + mask (DESIGN §7).
+"""Speed and memory of OccPoseRCNN next to D2's Keypoint R-CNN + mask.
 
 Prints, for one config (random weights, nothing downloaded):
 

@@ -1,4 +1,4 @@
-"""Install detectron2 0.6 as a pure-Python package into the running interpreter (DESIGN §1).
+"""Install detectron2 0.6 as a pure-Python package into the running interpreter.
 
 detectron2 is not on PyPI. ``pb1-detectron2==0.6`` is an sdist whose Python sources equal
 detectron2 v0.6 but that lacks ``detectron2/layers/csrc``, so its own setup.py cannot build. This

@@ -1,4 +1,4 @@
-"""The 13-keypoint definition and the COCO-17 -> 13 conversion (DESIGN §4)."""
+"""The 13-keypoint definition and the COCO-17 -> 13 conversion."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""A ``DetectionCheckpointer`` whose files appear whole or not at all (DESIGN §8).
+"""A ``DetectionCheckpointer`` whose files appear whole or not at all.
 
 fvcore writes ``model_XXXXXXX.pth`` and the ``last_checkpoint`` tag in place, so a run killed
 while saving leaves a truncated file (and possibly an empty tag) that ``--resume`` then fails

@@ -47,7 +47,8 @@ def build_domain_detector_cfg(cfg):
 
 @META_ARCH_REGISTRY.register()
 class OccPoseRCNN(nn.Module):
-    """The paper's Fig. 2 as a D2 meta-architecture (see the module docstring and DESIGN §3)."""
+    """The paper's Fig. 2 as a D2 meta-architecture (see the module docstring and
+    docs/ARCHITECTURE.md)."""
 
     @configurable
     def __init__(

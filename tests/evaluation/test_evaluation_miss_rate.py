@@ -26,7 +26,7 @@ MAT = os.path.join(ASSETS, "citypersons", "anno_val.mat")
 B1 = os.path.join(ASSETS, "citypersons", "b1_drop30pct.json")
 SHARED_JSON = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data",
                            "citypersons", "evaluation", "val_gt.json")
-# Printed by the official CityPersons code for b1 (../shared/data/citypersons/reference_eval).
+# Printed by the official CityPersons code for b1 (how b1 was made: tests/assets/README.md).
 B1_OFFICIAL = {"R": 27.87, "R_small": 31.05, "HO": 25.17, "All": 29.08, "R+HO": 28.63}
 B1_NUM_GT = {"R": 1579, "R_small": 351, "HO": 735, "All": 2875, "R+HO": 2312}
 

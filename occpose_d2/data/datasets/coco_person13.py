@@ -1,7 +1,8 @@
 """COCO person-keypoint annotations converted to the 13-joint skeleton ("pe" domain).
 
 Every annotation keeps its full box and its mask (polygons or RLE); ``keypoints`` becomes 13
-joints (``head`` = mean of the labeled face points, DESIGN §4) and ``fully_visible`` is added.
+joints (``head`` = mean of the labeled face points, see :mod:`occpose_d2.keypoints`) and
+``fully_visible`` is added.
 Crowd annotations stay as ``iscrowd = 1`` ignore regions (D2's mapper drops them from training,
 COCO evaluation ignores them).
 """

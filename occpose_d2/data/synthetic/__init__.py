@@ -1,4 +1,4 @@
-"""Deterministic synthetic two-domain data set (DESIGN §5): see :func:`generate_synthetic`."""
+"""Deterministic synthetic two-domain data set: see :func:`generate_synthetic`."""
 
 from .generate import generate_synthetic, write_previews
 

@@ -11,12 +11,10 @@ from typing import Sequence
 from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
 
+from .domains import DOMAIN_TARGET, DOMAINS
 from .keypoints import NUM_KEYPOINTS
 
 __all__ = ["add_occpose_config", "validate_occpose_config", "get_occpose_cfg"]
-
-_DOMAINS = ("pe", "pd")
-
 
 def _add_framework_config(cfg: CN) -> None:
     _C = cfg
@@ -24,7 +22,7 @@ def _add_framework_config(cfg: CN) -> None:
     # Give both domains one detector (backbone + RPN + box head) instead of one each (ablation).
     _C.MODEL.OCCPOSE.SHARE_DETECTORS = False
     # Domain whose detector serves an input without a "domain" key at inference: "pe" or "pd".
-    _C.MODEL.OCCPOSE.TEST_DOMAIN = "pd"
+    _C.MODEL.OCCPOSE.TEST_DOMAIN = DOMAIN_TARGET
     # Train the two detectors only (the paper's pre-training stage): instance heads are skipped.
     _C.MODEL.OCCPOSE.DETECTORS_ONLY = False
     # Boxes whose RoIAlign features train the instance heads: "gt" (ground-truth person boxes),
@@ -220,7 +218,16 @@ def _check_ratio(key: str, value) -> None:
     _check(0.0 <= float(value) <= 1.0, key, value, "a value in [0, 1]")
 
 
+def _check_choice(key: str, value, choices: Sequence) -> None:
+    """``value`` must be one of ``choices`` (the tuple owned by the module that uses the key)."""
+    names = [repr(c) for c in choices]
+    _check(value in choices, key, value, ", ".join(names[:-1]) + f" or {names[-1]}")
+
+
 def _validate_backbone_config(cfg: CN) -> None:
+    from .modeling.backbone.fpn import STAGE_NAMES
+    from .modeling.backbone.vgg import VGG_DEPTHS
+
     t = cfg.MODEL.OCCPOSE_TINY
     _check(t.STEM_CHANNELS > 0, "MODEL.OCCPOSE_TINY.STEM_CHANNELS", t.STEM_CHANNELS, "> 0")
     _check(len(t.STAGE_CHANNELS) == 4 and min(t.STAGE_CHANNELS) > 0,
@@ -228,24 +235,31 @@ def _validate_backbone_config(cfg: CN) -> None:
     _check(t.CONVS_PER_STAGE >= 1, "MODEL.OCCPOSE_TINY.CONVS_PER_STAGE",
            t.CONVS_PER_STAGE, ">= 1")
     v = cfg.MODEL.VGG
-    _check(v.DEPTH in (11, 13, 16, 19), "MODEL.VGG.DEPTH", v.DEPTH, "11, 13, 16 or 19")
+    _check_choice("MODEL.VGG.DEPTH", v.DEPTH, VGG_DEPTHS)
     _check(len(v.CHANNELS) == 5 and min(v.CHANNELS) > 0, "MODEL.VGG.CHANNELS",
            list(v.CHANNELS), "5 values > 0")
-    stages = ("res2", "res3", "res4", "res5")
     for key, node in (("MODEL.OCCPOSE_TINY", t), ("MODEL.VGG", v)):
         feats = list(node.OUT_FEATURES)
-        _check(bool(feats) and set(feats) <= set(stages), f"{key}.OUT_FEATURES", feats,
-               f"a non-empty subset of {list(stages)}")
+        _check(bool(feats) and set(feats) <= set(STAGE_NAMES), f"{key}.OUT_FEATURES", feats,
+               f"a non-empty subset of {list(STAGE_NAMES)}")
 
 
 def validate_occpose_config(cfg: CN) -> None:
-    """Raise ``ValueError`` naming the key for any out-of-range occpose_d2 value."""
+    """Raise ``ValueError`` naming the key for any out-of-range occpose_d2 value.
+
+    The allowed values of a key come from the module that uses it.
+    """
+    # Imported here: those modules import this one (to validate when they are built).
+    from .engine.hooks import GRL_SCHEDULES, MASK_RATIO_SCHEDULES
+    from .engine.trainer import OPTIMIZERS
+    from .modeling.instance_heads import SUPERVISE_MODES
+    from .modeling.mask_and_predict import MASK_SOURCES
+    from .modeling.pose_head import POSE_LOSS_TYPES
+    from .modeling.sampling import TRAIN_BOX_MODES
+
     o = cfg.MODEL.OCCPOSE
-    _check(o.TEST_DOMAIN in _DOMAINS, "MODEL.OCCPOSE.TEST_DOMAIN", o.TEST_DOMAIN, str(_DOMAINS))
-    _check(
-        o.TRAIN_BOXES in ("gt", "proposals", "gt+proposals"),
-        "MODEL.OCCPOSE.TRAIN_BOXES", o.TRAIN_BOXES, "'gt', 'proposals' or 'gt+proposals'",
-    )
+    _check_choice("MODEL.OCCPOSE.TEST_DOMAIN", o.TEST_DOMAIN, DOMAINS)
+    _check_choice("MODEL.OCCPOSE.TRAIN_BOXES", o.TRAIN_BOXES, TRAIN_BOX_MODES)
     _check(o.BOX_JITTER >= 0, "MODEL.OCCPOSE.BOX_JITTER", o.BOX_JITTER, ">= 0")
     _check(o.MAX_TRAIN_INSTANCES > 0, "MODEL.OCCPOSE.MAX_TRAIN_INSTANCES",
            o.MAX_TRAIN_INSTANCES, "> 0")
@@ -257,34 +271,28 @@ def validate_occpose_config(cfg: CN) -> None:
         _check(w >= 0, f"MODEL.OCCPOSE.{key}.LOSS_WEIGHT", w, ">= 0")
     d = o.DOMAIN_HEAD
     _check(d.GRL_LAMBDA >= 0, "MODEL.OCCPOSE.DOMAIN_HEAD.GRL_LAMBDA", d.GRL_LAMBDA, ">= 0")
-    _check(d.GRL_SCHEDULE in ("constant", "ramp"), "MODEL.OCCPOSE.DOMAIN_HEAD.GRL_SCHEDULE",
-           d.GRL_SCHEDULE, "'constant' or 'ramp'")
+    _check_choice("MODEL.OCCPOSE.DOMAIN_HEAD.GRL_SCHEDULE", d.GRL_SCHEDULE, GRL_SCHEDULES)
     _check(d.GRL_RAMP_ITERS > 0, "MODEL.OCCPOSE.DOMAIN_HEAD.GRL_RAMP_ITERS",
            d.GRL_RAMP_ITERS, "> 0")
     m = o.MASK_AND_PREDICT
-    _check(m.MASK_SOURCE in ("pred", "gt"), "MODEL.OCCPOSE.MASK_AND_PREDICT.MASK_SOURCE",
-           m.MASK_SOURCE, "'pred' or 'gt'")
+    _check_choice("MODEL.OCCPOSE.MASK_AND_PREDICT.MASK_SOURCE", m.MASK_SOURCE, MASK_SOURCES)
     _check(0.0 < m.BLOCK_SIZE <= 1.0, "MODEL.OCCPOSE.MASK_AND_PREDICT.BLOCK_SIZE",
            m.BLOCK_SIZE, "a value in (0, 1]")
     for key in ("RATIO_START", "RATIO_END", "TEST_RATIO"):
         _check_ratio(f"MODEL.OCCPOSE.MASK_AND_PREDICT.{key}", m[key])
     _check(0 <= m.START_ITER <= m.END_ITER, "MODEL.OCCPOSE.MASK_AND_PREDICT.END_ITER",
            m.END_ITER, f">= START_ITER ({m.START_ITER}) >= 0")
-    _check(m.SCHEDULE in ("linear", "step"), "MODEL.OCCPOSE.MASK_AND_PREDICT.SCHEDULE",
-           m.SCHEDULE, "'linear' or 'step'")
+    _check_choice("MODEL.OCCPOSE.MASK_AND_PREDICT.SCHEDULE", m.SCHEDULE, MASK_RATIO_SCHEDULES)
     _check(m.NUM_STEPS >= 1, "MODEL.OCCPOSE.MASK_AND_PREDICT.NUM_STEPS", m.NUM_STEPS, ">= 1")
     p = o.POSE_HEAD
-    _check(p.LOSS_TYPE in ("mse", "softmax_ce"), "MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE",
-           p.LOSS_TYPE, "'mse' or 'softmax_ce'")
+    _check_choice("MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE", p.LOSS_TYPE, POSE_LOSS_TYPES)
     _check(p.HEATMAP_SIGMA > 0, "MODEL.OCCPOSE.POSE_HEAD.HEATMAP_SIGMA", p.HEATMAP_SIGMA, "> 0")
     seg_side = 2 * o.POOLER_RESOLUTION
     _check(p.HEATMAP_SIZE % seg_side == 0, "MODEL.OCCPOSE.POSE_HEAD.HEATMAP_SIZE",
            p.HEATMAP_SIZE, f"a multiple of 2 * POOLER_RESOLUTION ({seg_side})")
-    _check(p.SUPERVISE in ("fully_visible", "labeled"), "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE",
-           p.SUPERVISE, "'fully_visible' or 'labeled'")
+    _check_choice("MODEL.OCCPOSE.POSE_HEAD.SUPERVISE", p.SUPERVISE, SUPERVISE_MODES)
     _check_ratio("DATALOADER.TARGET_FRACTION", cfg.DATALOADER.TARGET_FRACTION)
-    _check(cfg.SOLVER.OPTIMIZER in ("SGD", "ADAMW"), "SOLVER.OPTIMIZER", cfg.SOLVER.OPTIMIZER,
-           "'SGD' or 'ADAMW'")
+    _check_choice("SOLVER.OPTIMIZER", cfg.SOLVER.OPTIMIZER, OPTIMIZERS)
     _check_ratio("INPUT.BLUR_PROB", cfg.INPUT.BLUR_PROB)
     for r in cfg.TEST.OCCLUSION_RATIOS:
         _check_ratio("TEST.OCCLUSION_RATIOS", r)

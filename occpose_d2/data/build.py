@@ -14,8 +14,8 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 from detectron2.data import build_detection_train_loader, get_detection_dataset_dicts
 from detectron2.data.build import _train_loader_from_config
 
+from ..domains import DOMAIN_SOURCE, DOMAIN_TARGET
 from .dataset_mapper import OccPoseDatasetMapper
-from .datasets.common import DOMAIN_SOURCE, DOMAIN_TARGET
 
 __all__ = ["TwoDomainLoader", "domain_batch_sizes", "build_two_domain_train_loader"]
 

@@ -20,8 +20,8 @@ from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.structures import Boxes, BoxMode
 
+from ..domains import DOMAIN_SOURCE, DOMAIN_TARGET
 from ..keypoints import flip_indices
-from .datasets.common import DOMAIN_SOURCE, DOMAIN_TARGET
 from .transforms import RandomGaussianBlur
 
 __all__ = ["OccPoseDatasetMapper"]

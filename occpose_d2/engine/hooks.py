@@ -17,7 +17,14 @@ __all__ = [
     "CurriculumMaskingHook",
     "GRLScheduleHook",
     "unwrap_model",
+    "MASK_RATIO_SCHEDULES",
+    "GRL_SCHEDULES",
 ]
+
+# Shapes of the curriculum (``MODEL.OCCPOSE.MASK_AND_PREDICT.SCHEDULE``), see :func:`mask_ratio_at`.
+MASK_RATIO_SCHEDULES = ("linear", "step")
+# Gradient-reversal schedules (``MODEL.OCCPOSE.DOMAIN_HEAD.GRL_SCHEDULE``), :func:`grl_lambda_at`.
+GRL_SCHEDULES = ("constant", "ramp")
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +58,8 @@ def mask_ratio_at(
     if schedule == "step":
         t = math.floor(t * num_steps) / num_steps
     elif schedule != "linear":
-        raise ValueError(f"unknown mask-ratio schedule {schedule!r} (expected 'linear' or 'step')")
+        raise ValueError(f"unknown mask-ratio schedule {schedule!r} (expected one of "
+                         f"{MASK_RATIO_SCHEDULES})")
     return float(start_ratio + (end_ratio - start_ratio) * t)
 
 
@@ -66,7 +74,7 @@ def grl_lambda_at(iteration: int, *, lam: float, schedule: str, ramp_iters: int)
     if schedule == "ramp":
         t = min(max(iteration, 0) / float(ramp_iters), 1.0)
         return float(lam * (2.0 / (1.0 + math.exp(-10.0 * t)) - 1.0))
-    raise ValueError(f"unknown GRL schedule {schedule!r} (expected 'constant' or 'ramp')")
+    raise ValueError(f"unknown GRL schedule {schedule!r} (expected one of {GRL_SCHEDULES})")
 
 
 class CurriculumMaskingHook(HookBase):

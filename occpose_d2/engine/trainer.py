@@ -24,7 +24,10 @@ from ..evaluation import build_occpose_evaluators, write_markdown_tables
 from .checkpoint import AtomicDetectionCheckpointer
 from .hooks import CurriculumMaskingHook, GRLScheduleHook
 
-__all__ = ["OccPoseTrainer"]
+__all__ = ["OccPoseTrainer", "OPTIMIZERS"]
+
+# ``SOLVER.OPTIMIZER`` values: D2's SGD or AdamW (see :meth:`OccPoseTrainer.build_optimizer`).
+OPTIMIZERS = ("SGD", "ADAMW")
 
 logger = logging.getLogger(__name__)
 

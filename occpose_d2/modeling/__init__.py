@@ -4,6 +4,7 @@ Importing this package registers them with Detectron2's registries (META_ARCH_RE
 ROI_HEADS_REGISTRY, BACKBONE_REGISTRY) and with our sub-head registries.
 """
 
+from ..domains import DOMAIN_LABELS, DOMAIN_PD, DOMAIN_PE
 from . import backbone  # noqa: F401  register backbones
 from .common_encoder import COMMON_ENCODER_REGISTRY, ConvCommonEncoder, build_common_encoder
 from .context_decoder import (
@@ -18,7 +19,7 @@ from .domain_head import (
     build_domain_head,
     domain_loss,
 )
-from .grl import DOMAIN_LABELS, DOMAIN_PD, DOMAIN_PE, GradientReversal, grad_reverse
+from .grl import GradientReversal, grad_reverse
 from .instance_heads import OccPoseInstanceHeads, keypoints_on_mask, pose_supervised
 from .mask_and_predict import MaskAndPredict, random_block_keep
 from .meta_arch import OccPoseRCNN, build_domain_detector_cfg  # register OccPoseRCNN

@@ -15,7 +15,7 @@ from detectron2.utils.registry import Registry
 from torch import nn
 from torch.nn import functional as F
 
-from .grl import DOMAIN_LABELS
+from ..domains import DOMAIN_LABELS
 
 __all__ = [
     "DOMAIN_HEAD_REGISTRY",

@@ -1,31 +1,18 @@
-"""Gradient reversal layer (Ganin & Lempitsky, DANN) and the domain labels of occpose_d2.
+"""Gradient reversal layer (Ganin & Lempitsky, DANN).
 
 The layer is the identity in the forward pass and multiplies the incoming gradient by
 ``-lambda`` in the backward pass, so the modules before it are trained to *maximize* the loss
 of the domain classifier after it (the adversarial part of the paper's Fig. 2).
 """
 
-from typing import Dict, Tuple
-
 import torch
 from torch import nn
 
 __all__ = [
-    "DOMAIN_PE",
-    "DOMAIN_PD",
-    "DOMAIN_LABELS",
-    "DOMAINS",
     "GradientReversalFunction",
     "GradientReversal",
     "grad_reverse",
 ]
-
-# Binary domain labels of the domain classifier C (its logit is the log-odds of "pd").
-DOMAIN_PE = 0  # source: pose-estimation data (COCO / synthetic "pe"), with keypoints
-DOMAIN_PD = 1  # target: pedestrian data (CityPersons / synthetic "pd"), without keypoints
-DOMAIN_LABELS: Dict[str, int] = {"pe": DOMAIN_PE, "pd": DOMAIN_PD}
-DOMAINS: Tuple[str, str] = ("pe", "pd")
-
 
 class GradientReversalFunction(torch.autograd.Function):
     """``forward(x, lambd) = x``; ``backward(g) = -lambd * g`` (no gradient for ``lambd``)."""

@@ -21,16 +21,20 @@ from detectron2.modeling.poolers import ROIPooler
 from detectron2.structures import Boxes, Instances
 from torch import nn
 
+from ..domains import DOMAIN_LABELS, DOMAIN_SOURCE, DOMAIN_TARGET
 from ..keypoints import NUM_KEYPOINTS
 from .common_encoder import build_common_encoder
 from .context_decoder import build_context_decoder
 from .domain_head import build_domain_head
-from .grl import DOMAIN_LABELS, GradientReversal
+from .grl import GradientReversal
 from .mask_and_predict import MaskAndPredict
 from .pose_head import build_pose_head, decode_heatmaps
 from .seg_head import build_seg_head, seg_targets
 
-__all__ = ["OccPoseInstanceHeads", "pose_supervised", "keypoints_on_mask"]
+__all__ = ["OccPoseInstanceHeads", "pose_supervised", "keypoints_on_mask", "SUPERVISE_MODES"]
+
+# Which source instances give pose loss (``MODEL.OCCPOSE.POSE_HEAD.SUPERVISE``).
+SUPERVISE_MODES = ("fully_visible", "labeled")
 
 
 def pose_supervised(
@@ -41,10 +45,10 @@ def pose_supervised(
     one with a labeled joint. Source ones: with ``supervise == "fully_visible"`` only those with
     ``gt_fully_visible`` (or, without that field, all joints v = 2); with "labeled" all."""
     device = instances.proposal_boxes.device
-    if (domain == "pd" and not supervise_target) or not instances.has("gt_keypoints"):
+    if (domain == DOMAIN_TARGET and not supervise_target) or not instances.has("gt_keypoints"):
         return torch.zeros(len(instances), dtype=torch.bool, device=device)
     vis = instances.gt_keypoints.tensor[..., 2]
-    if supervise == "labeled" or domain == "pd":
+    if supervise == "labeled" or domain == DOMAIN_TARGET:
         return (vis > 0).any(dim=1)
     if instances.has("gt_fully_visible"):
         return instances.gt_fully_visible.to(device=device, dtype=torch.bool)
@@ -168,7 +172,7 @@ class OccPoseInstanceHeads(nn.Module):
             ``pred_keypoint_visible`` (``N x 13`` bool).
         """
         if self.training:
-            return self._forward_train(x, instances, domains or ["pe"] * len(instances))
+            return self._forward_train(x, instances, domains or [DOMAIN_SOURCE] * len(instances))
         if mask_ratio is None:
             mask_ratio = self.mask_and_predict.test_ratio
         if generator is None:

@@ -13,8 +13,11 @@ import torch
 from detectron2.config import configurable
 from torch import nn
 
-__all__ = ["random_block_keep", "MaskAndPredict"]
+__all__ = ["random_block_keep", "MaskAndPredict", "MASK_SOURCES"]
 
+# Map that is masked (``MODEL.OCCPOSE.MASK_AND_PREDICT.MASK_SOURCE``): D_Seg's prediction or
+# the ground truth (training only).
+MASK_SOURCES = ("pred", "gt")
 _FG_THRESH = 0.5  # a map cell is foreground when its value (probability) is >= this
 
 
@@ -100,8 +103,8 @@ class MaskAndPredict(nn.Module):
             test_seed: seed used at inference when the caller gives no generator.
         """
         super().__init__()
-        if mask_source not in ("pred", "gt"):
-            raise ValueError(f"mask_source must be 'pred' or 'gt', got {mask_source!r}")
+        if mask_source not in MASK_SOURCES:
+            raise ValueError(f"mask_source must be one of {MASK_SOURCES}, got {mask_source!r}")
         self.block_size = block_size
         self.mask_source = mask_source
         self.ratio = ratio

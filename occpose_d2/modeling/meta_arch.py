@@ -19,7 +19,7 @@ from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from ..config import validate_occpose_config
-from .grl import DOMAINS
+from ..domains import DOMAIN_SOURCE, DOMAIN_TARGET, DOMAINS
 from .instance_heads import OccPoseInstanceHeads
 from .sampling import select_training_instances
 
@@ -60,7 +60,7 @@ class OccPoseRCNN(nn.Module):
         box_jitter: float = 0.0,
         max_train_instances: int = 32,
         detectors_only: bool = False,
-        test_domain: str = "pd",
+        test_domain: str = DOMAIN_TARGET,
         test_score_thresh: float = 0.0,
     ):
         """
@@ -97,7 +97,7 @@ class OccPoseRCNN(nn.Module):
         pe = build_model(det_cfg)
         pd = pe if o.SHARE_DETECTORS else build_model(det_cfg)
         return {
-            "detectors": nn.ModuleDict({"pe": pe, "pd": pd}),
+            "detectors": nn.ModuleDict({DOMAIN_SOURCE: pe, DOMAIN_TARGET: pd}),
             "instance_heads": OccPoseInstanceHeads(cfg, pe.backbone.output_shape()),
             "train_boxes": o.TRAIN_BOXES,
             "box_jitter": o.BOX_JITTER,
@@ -109,7 +109,7 @@ class OccPoseRCNN(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.detectors["pe"].pixel_mean.device
+        return self.detectors[DOMAIN_SOURCE].pixel_mean.device
 
     @property
     def mask_ratio(self) -> float:

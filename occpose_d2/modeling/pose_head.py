@@ -28,7 +28,11 @@ __all__ = [
     "gaussian_heatmaps",
     "pose_loss",
     "decode_heatmaps",
+    "POSE_LOSS_TYPES",
 ]
+
+# Heatmap losses of :func:`pose_loss` (``MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE``).
+POSE_LOSS_TYPES = ("mse", "softmax_ce")
 
 POSE_HEAD_REGISTRY = Registry("POSE_HEAD")
 POSE_HEAD_REGISTRY.__doc__ = """
@@ -96,7 +100,7 @@ def pose_loss(
             return heatmaps.sum() * 0.0
         logits = heatmaps.flatten(2)[valid]
         return F.cross_entropy(logits, cells[valid], reduction="mean")
-    raise ValueError(f"Unknown pose loss type {loss_type!r}")
+    raise ValueError(f"Unknown pose loss type {loss_type!r}, expected one of {POSE_LOSS_TYPES}")
 
 
 def decode_heatmaps(heatmaps: torch.Tensor, boxes: torch.Tensor, loss_type: str) -> torch.Tensor:

@@ -27,6 +27,7 @@ from detectron2.data.detection_utils import read_image
 from detectron2.utils.logger import setup_logger
 
 from occpose_d2 import OccPosePredictor, get_occpose_cfg
+from occpose_d2.domains import DOMAINS
 from occpose_d2.visualization import draw_fig3
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -41,7 +42,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True,
                         help="a folder for images, or a file (folder) for a video")
     parser.add_argument("--confidence-threshold", type=float, default=0.5)
-    parser.add_argument("--domain", choices=("pe", "pd"), default=None,
+    parser.add_argument("--domain", choices=DOMAINS, default=None,
                         help="detector to use (default MODEL.OCCPOSE.TEST_DOMAIN)")
     parser.add_argument("--boxes", help="JSON {image file name: [[x1, y1, x2, y2], ...]}: "
                         "estimate poses for these boxes instead of detecting")

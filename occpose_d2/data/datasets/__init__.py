@@ -4,11 +4,11 @@ from . import builtin  # noqa: F401  register the predefined splits
 from .citypersons import load_citypersons, match_instance_masks
 from .citypersons_annotations import CityPersonsImage, read_citypersons_annotations
 from .coco_person13 import load_coco_person13_json
-from .common import DOMAIN_SOURCE, DOMAIN_TARGET, DatasetLayoutError, dataset_metadata
+from .common import DatasetLayoutError, dataset_metadata
 from .synthetic import load_synthetic_json
 
 __all__ = [
     "load_citypersons", "match_instance_masks", "CityPersonsImage",
     "read_citypersons_annotations", "load_coco_person13_json", "load_synthetic_json",
-    "DOMAIN_SOURCE", "DOMAIN_TARGET", "DatasetLayoutError", "dataset_metadata",
+    "DatasetLayoutError", "dataset_metadata",
 ]

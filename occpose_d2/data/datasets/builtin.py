@@ -7,9 +7,10 @@ Layouts and how to get the data: ``datasets/README.md``.
 import os
 from typing import Dict, List, Tuple
 
+from ...domains import DOMAIN_SOURCE, DOMAIN_TARGET
 from .citypersons import load_citypersons
 from .coco_person13 import load_coco_person13_json
-from .common import DOMAIN_SOURCE, DOMAIN_TARGET, dataset_metadata, register_lazy, require_paths
+from .common import dataset_metadata, register_lazy, require_paths
 from .synthetic import load_synthetic_json
 
 __all__ = ["register_all_coco_person13", "register_all_citypersons", "register_all_synthetic",
@@ -34,13 +35,13 @@ _CITYPERSONS_LAYOUT = """  citypersons/annotations/anno_{train,val}.mat
 
 # name -> (domain, split folder, annotation JSON, evaluator type).
 _SYNTHETIC: Dict[str, Tuple[str, str, str, str]] = {
-    "synth_pe_train": ("pe", "train", "synth_pe_train.json", "occpose_coco"),
-    "synth_pe_val": ("pe", "val", "synth_pe_val.json", "occpose_coco"),
-    "synth_pd_train": ("pd", "train", "synth_pd_train.json", "synth_pd"),
-    "synth_pd_val": ("pd", "val", "synth_pd_val.json", "synth_pd"),
-    "synth_pd_val_kp": ("pd", "val", "synth_pd_val_kp.json", "occpose_coco"),
+    "synth_pe_train": (DOMAIN_SOURCE, "train", "synth_pe_train.json", "occpose_coco"),
+    "synth_pe_val": (DOMAIN_SOURCE, "val", "synth_pe_val.json", "occpose_coco"),
+    "synth_pd_train": (DOMAIN_TARGET, "train", "synth_pd_train.json", "synth_pd"),
+    "synth_pd_val": (DOMAIN_TARGET, "val", "synth_pd_val.json", "synth_pd"),
+    "synth_pd_val_kp": (DOMAIN_TARGET, "val", "synth_pd_val_kp.json", "occpose_coco"),
     # Target train WITH keypoints: only for the oracle (POSE_HEAD.SUPERVISE_TARGET).
-    "synth_pd_train_kp": ("pd", "train", "synth_pd_train_kp.json", "occpose_coco"),
+    "synth_pd_train_kp": (DOMAIN_TARGET, "train", "synth_pd_train_kp.json", "occpose_coco"),
 }
 _SYNTHETIC_LAYOUT = """  synthetic/{pe,pd}/{train,val}/images/*.png
   synthetic/annotations/synth_{pe,pd}_{train,val}.json, synth_pd_{train,val}_kp.json

@@ -23,8 +23,9 @@ import pycocotools.mask as mask_util
 from cityscapesscripts.helpers.labels import name2label
 from detectron2.structures import BoxMode
 
+from ...domains import DOMAIN_TARGET
 from .citypersons_annotations import CityPersonsImage, read_citypersons_annotations
-from .common import DOMAIN_TARGET, DatasetLayoutError
+from .common import DatasetLayoutError
 
 __all__ = ["load_citypersons", "cityscapes_files", "match_instance_masks", "MATCH_IOU"]
 

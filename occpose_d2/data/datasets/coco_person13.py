@@ -13,8 +13,8 @@ from typing import Dict, List
 import numpy as np
 from detectron2.data.datasets import load_coco_json
 
+from ...domains import DOMAIN_SOURCE
 from ...keypoints import NUM_KEYPOINTS, convert_coco_annotation
-from .common import DOMAIN_SOURCE
 
 __all__ = ["load_coco_person13_json"]
 

@@ -7,11 +7,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from ...keypoints import keypoint_metadata
 
-__all__ = ["DOMAIN_SOURCE", "DOMAIN_TARGET", "dataset_metadata", "register_lazy",
-           "require_paths", "DatasetLayoutError"]
-
-DOMAIN_SOURCE = "pe"  # pose data set (COCO persons, synthetic source): has keypoints
-DOMAIN_TARGET = "pd"  # pedestrian data set (CityPersons, synthetic target): no keypoints
+__all__ = ["dataset_metadata", "register_lazy", "require_paths", "DatasetLayoutError"]
 
 
 class DatasetLayoutError(FileNotFoundError):

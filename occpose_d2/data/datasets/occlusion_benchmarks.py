@@ -30,6 +30,7 @@ import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets.coco import load_coco_json
 
+from ...domains import DOMAIN_SOURCE
 from ...keypoints import coco17_to_13, is_fully_visible, keypoint_metadata
 
 __all__ = [
@@ -129,7 +130,7 @@ def register_occlusion_benchmarks(root: str) -> None:
             json_file=os.path.join(root, json_rel),
             image_root=os.path.join(root, image_dir),
             evaluator_type="occpose_coco",
-            domain="pe",
+            domain=DOMAIN_SOURCE,
             crowd_index_subsets=layout == "crowdpose",
             **keypoint_metadata(),
         )

@@ -12,7 +12,7 @@ from typing import Dict, List
 
 from detectron2.data.datasets import load_coco_json
 
-from .common import DOMAIN_SOURCE, DOMAIN_TARGET
+from ...domains import DOMAIN_SOURCE, DOMAIN_TARGET
 
 __all__ = ["load_synthetic_json"]
 

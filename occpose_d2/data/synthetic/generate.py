@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 import pycocotools.mask as mask_util
 
+from ...domains import DOMAIN_SOURCE, DOMAIN_TARGET, DOMAINS
 from ...keypoints import KEYPOINT_CONNECTION_RULES, KEYPOINT_NAMES
 from .scene import Person, render_scene
 
@@ -37,7 +38,8 @@ __all__ = ["generate_synthetic", "write_previews", "DOMAIN_IDS", "SPLIT_IDS"]
 
 logger = logging.getLogger(__name__)
 
-DOMAIN_IDS = {"pe": 0, "pd": 1}
+# Seed component of each domain (its position in DOMAINS: "pe" 0, "pd" 1).
+DOMAIN_IDS = {d: i for i, d in enumerate(DOMAINS)}
 SPLIT_IDS = {"train": 0, "val": 1}
 _TARGET_ONLY_DROP = ("keypoints", "num_keypoints", "fully_visible")
 
@@ -121,7 +123,7 @@ def generate_synthetic(
     paths = {}
     pool = mp.get_context("fork").Pool(workers) if workers > 1 else None
     try:
-        for domain in ("pe", "pd"):
+        for domain in DOMAINS:
             for split, n in (("train", num_train), ("val", num_val)):
                 os.makedirs(os.path.join(out, domain, split, "images"), exist_ok=True)
                 jobs = [(out, domain, split, i, seed) for i in range(n)]
@@ -134,8 +136,8 @@ def generate_synthetic(
                         anns.append({"id": len(anns) + 1, "image_id": image["id"], **a})
                 name = f"synth_{domain}_{split}"
                 paths[name] = os.path.join(out, "annotations", f"{name}.json")
-                _dump(_coco(images, anns, keypoints=domain == "pe"), paths[name])
-                if domain == "pd":
+                _dump(_coco(images, anns, keypoints=domain == DOMAIN_SOURCE), paths[name])
+                if domain == DOMAIN_TARGET:
                     paths[name + "_kp"] = os.path.join(out, "annotations", f"{name}_kp.json")
                     _dump(_coco(images, anns, keypoints=True), paths[name + "_kp"])
                 logger.info(f"{name}: {len(images)} images, {len(anns)} persons")
@@ -174,7 +176,7 @@ def write_previews(out: str, num: int = 4, scale: int = 2) -> List[str]:
     visible box yellow, visible-mask outline cyan, joints white = visible / red ring = occluded)
     side by side, into ``out/preview_{pe,pd}.png``. Returns the written paths."""
     written = []
-    for domain, json_name in (("pe", "synth_pe_val"), ("pd", "synth_pd_val_kp")):
+    for domain, json_name in ((DOMAIN_SOURCE, "synth_pe_val"), (DOMAIN_TARGET, "synth_pd_val_kp")):
         with open(os.path.join(out, "annotations", f"{json_name}.json")) as f:
             data = json.load(f)
         tiles = []
@@ -183,6 +185,6 @@ def write_previews(out: str, num: int = 4, scale: int = 2) -> List[str]:
             anns = [a for a in data["annotations"] if a["image_id"] == image["id"]]
             tiles.append(_draw(img, anns, scale))
         path = os.path.join(out, f"preview_{domain}.png")
-        cv2.imwrite(path, np.concatenate(tiles, axis=1 if domain == "pe" else 0))
+        cv2.imwrite(path, np.concatenate(tiles, axis=1 if domain == DOMAIN_SOURCE else 0))
         written.append(path)
     return written

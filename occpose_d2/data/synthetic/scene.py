@@ -13,8 +13,9 @@ from typing import List, Tuple
 import cv2
 import numpy as np
 
+from ...domains import DOMAIN_SOURCE, DOMAIN_TARGET
 from .figure import HEAD, HEAD_RADIUS, LA, LH, LIMBS, LS, LW, RA, RH, RS, RW, Figure, sample_figure
-from .styles import DOMAINS, finish_image, paint_background, person_colors
+from .styles import DOMAIN_STYLES, finish_image, paint_background, person_colors
 
 __all__ = ["Person", "render_scene"]
 
@@ -102,7 +103,7 @@ def _paint(img: np.ndarray, parts: np.ndarray, colors: dict, stripes: int) -> No
 
 def _place(rng, domain: str, figs: List[Figure]) -> List[Figure]:
     """Translate freshly sampled figures into the image; ``figs`` have the head near (0, 0)."""
-    spec = DOMAINS[domain]
+    spec = DOMAIN_STYLES[domain]
     h, w = spec.image_size
     placed: List[Figure] = []
     for fig in figs:
@@ -111,7 +112,7 @@ def _place(rng, domain: str, figs: List[Figure]) -> List[Figure]:
         if shrink < 1.0:  # raised arms can make a figure taller than the image
             fig = fig.scaled(shrink)
             x0, y0, x1, y1 = fig.extent()
-        if domain == "pe":
+        if domain == DOMAIN_SOURCE:
             bottom = rng.uniform(0.72 * h, h - 2)
         else:
             bottom = 0.5 * h + 0.5 * fig.height + rng.uniform(-4, 6)
@@ -139,7 +140,7 @@ def _place(rng, domain: str, figs: List[Figure]) -> List[Figure]:
 
 def _draw_objects(rng, domain: str, img, owner, figs: List[Figure]) -> None:
     """Draw object occluders in front of the people (owner ids ``100+k``)."""
-    spec = DOMAINS[domain]
+    spec = DOMAIN_STYLES[domain]
     h, w = spec.image_size
     k = 0
     for _ in range(spec.max_occluders):
@@ -149,7 +150,7 @@ def _draw_objects(rng, domain: str, img, owner, figs: List[Figure]) -> None:
         fh, cx = y1 - y0, (x0 + x1) / 2 + rng.uniform(-0.4, 0.4) * (x1 - x0)
         layer = np.zeros((h, w), np.uint8)
         col = np.float32(rng.uniform(40, 220, 3))
-        kind = rng.choice(["box", "ball"] if domain == "pe" else ["car", "pole", "bush"])
+        kind = rng.choice(["box", "ball"] if domain == DOMAIN_SOURCE else ["car", "pole", "bush"])
         if kind in ("box", "car"):
             top = y1 - fh * rng.uniform(0.25, 0.5)
             half = (x1 - x0) * rng.uniform(0.5, 1.3 if kind == "box" else 2.0)
@@ -183,17 +184,17 @@ def _draw_objects(rng, domain: str, img, owner, figs: List[Figure]) -> None:
 
 
 def _attempt(rng: np.random.Generator, domain: str):
-    spec = DOMAINS[domain]
+    spec = DOMAIN_STYLES[domain]
     n = int(rng.choice(len(spec.num_persons_p), p=spec.num_persons_p)) + 1
     figs = [sample_figure(rng, rng.uniform(*spec.height_range)) for _ in range(n)]
     figs = sorted(_place(rng, domain, figs), key=lambda f: f.extent()[3])  # far ones first
     img = paint_background(rng, domain)
     owner = np.zeros(img.shape[:2], np.int32)
     amodal = []
-    stripes = domain == "pd"
+    stripes = domain == DOMAIN_TARGET
     for i, fig in enumerate(figs):
         parts = np.zeros(img.shape[:2], np.uint8)
-        _draw_parts(parts, fig, long_sleeves=domain == "pd" or rng.uniform() < 0.5)
+        _draw_parts(parts, fig, long_sleeves=domain == DOMAIN_TARGET or rng.uniform() < 0.5)
         period = int(rng.integers(2, 5)) if stripes and rng.uniform() < 0.5 else 0
         _paint(img, parts, person_colors(rng, domain), period)
         owner[parts > 0] = i + 1
@@ -219,7 +220,7 @@ def render_scene(rng: np.random.Generator, domain: str, max_tries: int = 8):
     Returns:
         (image uint8 (H, W, 3) BGR, list of :class:`Person`).
     """
-    min_vis = DOMAINS[domain].min_visibility
+    min_vis = DOMAIN_STYLES[domain].min_visibility
     for _ in range(max_tries):
         img, people = _attempt(rng, domain)
         if all(p.mask.sum() >= min_vis * p.amodal.sum() for p in people):

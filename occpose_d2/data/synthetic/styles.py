@@ -12,7 +12,9 @@ from typing import Dict, Tuple
 import cv2
 import numpy as np
 
-__all__ = ["DomainSpec", "DOMAINS", "paint_background", "person_colors", "finish_image"]
+from ...domains import DOMAIN_SOURCE, DOMAIN_TARGET
+
+__all__ = ["DomainSpec", "DOMAIN_STYLES", "paint_background", "person_colors", "finish_image"]
 
 
 @dataclass(frozen=True)
@@ -29,9 +31,11 @@ class DomainSpec:
     min_visibility: float  # scenes leaving a person less visible than this are re-drawn
 
 
-DOMAINS: Dict[str, DomainSpec] = {
-    "pe": DomainSpec("pe", (192, 192), (0.4, 0.4, 0.2), (80, 160), 0.25, 0.25, 1, 0.3),
-    "pd": DomainSpec("pd", (128, 256), (0.2, 0.3, 0.3, 0.2), (50, 110), 0.6, 0.55, 2, 0.2),
+DOMAIN_STYLES: Dict[str, DomainSpec] = {
+    DOMAIN_SOURCE: DomainSpec(DOMAIN_SOURCE, (192, 192), (0.4, 0.4, 0.2), (80, 160), 0.25, 0.25,
+                              1, 0.3),
+    DOMAIN_TARGET: DomainSpec(DOMAIN_TARGET, (128, 256), (0.2, 0.3, 0.3, 0.2), (50, 110), 0.6,
+                              0.55, 2, 0.2),
 }
 
 
@@ -42,9 +46,9 @@ def _hsv(h: float, s: float, v: float) -> np.ndarray:
 
 def paint_background(rng: np.random.Generator, domain: str) -> np.ndarray:
     """A fresh BGR float32 background of the domain's image size; returns (H, W, 3)."""
-    h, w = DOMAINS[domain].image_size
+    h, w = DOMAIN_STYLES[domain].image_size
     img = np.empty((h, w, 3), np.float32)
-    if domain == "pe":
+    if domain == DOMAIN_SOURCE:
         img[:] = _hsv(rng.uniform(), rng.uniform(0.05, 0.3), rng.uniform(0.75, 0.95))
         floor = int(h * rng.uniform(0.7, 0.85))
         img[floor:] = _hsv(rng.uniform(), rng.uniform(0.1, 0.4), rng.uniform(0.45, 0.7))
@@ -76,7 +80,7 @@ def paint_background(rng: np.random.Generator, domain: str) -> np.ndarray:
 def person_colors(rng: np.random.Generator, domain: str) -> Dict[str, np.ndarray]:
     """BGR colours of one person's parts: shirt, sleeve, pants, skin, shoes, eyes."""
     skin = _hsv(rng.uniform(0.03, 0.08), rng.uniform(0.3, 0.6), rng.uniform(0.45, 0.95))
-    if domain == "pe":
+    if domain == DOMAIN_SOURCE:
         shirt = _hsv(rng.uniform(), rng.uniform(0.6, 1.0), rng.uniform(0.7, 1.0))
         pants = _hsv(rng.uniform(), rng.uniform(0.5, 0.9), rng.uniform(0.35, 0.7))
     else:
@@ -94,7 +98,7 @@ def person_colors(rng: np.random.Generator, domain: str) -> Dict[str, np.ndarray
 
 def finish_image(img: np.ndarray, rng: np.random.Generator, domain: str) -> np.ndarray:
     """Apply the domain's camera look (blur, noise, colour cast); returns uint8 BGR."""
-    if domain == "pd":
+    if domain == DOMAIN_TARGET:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.6, 1.1))
         img = img * rng.uniform(0.9, 1.1, size=3).astype(np.float32)
         img = img + rng.normal(0, 6, img.shape).astype(np.float32)

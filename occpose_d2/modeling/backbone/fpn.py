@@ -1,9 +1,12 @@
-"""The FPN wrapper shared by our bottom-up backbones."""
+"""What our bottom-up backbones share: their stage names and the FPN on top of them."""
 
 from detectron2.modeling.backbone import FPN, Backbone
 from detectron2.modeling.backbone.fpn import LastLevelMaxPool
 
-__all__ = ["fpn_with_p6"]
+__all__ = ["fpn_with_p6", "STAGE_NAMES"]
+
+# Stage outputs of a bottom-up backbone, strides 4, 8, 16, 32 pixels (the names of D2's ResNets).
+STAGE_NAMES = ("res2", "res3", "res4", "res5")
 
 
 def fpn_with_p6(bottom_up: Backbone, cfg) -> FPN:

@@ -15,11 +15,9 @@ from detectron2.layers import Conv2d, ShapeSpec, get_norm
 from detectron2.modeling.backbone import BACKBONE_REGISTRY, FPN, Backbone
 from torch import nn
 
-from .fpn import fpn_with_p6
+from .fpn import STAGE_NAMES, fpn_with_p6
 
 __all__ = ["TinyConvNet", "build_occpose_tiny_backbone", "build_occpose_tiny_fpn_backbone"]
-
-_STAGE_NAMES = ("res2", "res3", "res4", "res5")
 
 
 def _conv_bn_relu(in_ch: int, out_ch: int, stride: int, norm: str) -> Conv2d:
@@ -55,21 +53,21 @@ class TinyConvNet(Backbone):
             out_features: subset of res2..res5 returned by forward.
         """
         super().__init__()
-        if len(stage_channels) != len(_STAGE_NAMES):
+        if len(stage_channels) != len(STAGE_NAMES):
             raise ValueError(f"TinyConvNet needs 4 stage widths, got {list(stage_channels)}")
         if convs_per_stage < 1:
             raise ValueError(f"TinyConvNet needs convs_per_stage >= 1, got {convs_per_stage}")
-        unknown = set(out_features) - set(_STAGE_NAMES)
+        unknown = set(out_features) - set(STAGE_NAMES)
         if unknown or not out_features:
-            raise ValueError(f"TinyConvNet out_features must be among {_STAGE_NAMES}, "
+            raise ValueError(f"TinyConvNet out_features must be among {STAGE_NAMES}, "
                              f"got {list(out_features)}")
         self.stem = _conv_bn_relu(in_channels, stem_channels, 2, norm)
-        self._out_features = [n for n in _STAGE_NAMES if n in out_features]
+        self._out_features = [n for n in STAGE_NAMES if n in out_features]
         self._out_feature_strides: Dict[str, int] = {}
         self._out_feature_channels: Dict[str, int] = {}
         self.stage_names: List[str] = []
         prev, stride = stem_channels, 2
-        for name, width in zip(_STAGE_NAMES, stage_channels):
+        for name, width in zip(STAGE_NAMES, stage_channels):
             convs = [_conv_bn_relu(prev, width, 2, norm)]
             convs += [_conv_bn_relu(width, width, 1, norm) for _ in range(convs_per_stage - 1)]
             self.add_module(name, nn.Sequential(*convs))

@@ -15,14 +15,15 @@ from detectron2.layers import FrozenBatchNorm2d, ShapeSpec, get_norm
 from detectron2.modeling.backbone import BACKBONE_REGISTRY, FPN, Backbone
 from torch import nn
 
-from .fpn import fpn_with_p6
+from .fpn import STAGE_NAMES, fpn_with_p6
 
-__all__ = ["VGG", "build_vgg_backbone", "build_vgg_fpn_backbone"]
+__all__ = ["VGG", "build_vgg_backbone", "build_vgg_fpn_backbone", "VGG_DEPTHS"]
 
 # Conv layers per block for each depth (torchvision's configurations "A", "B", "D", "E").
 _CONVS_PER_BLOCK = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3),
                     19: (2, 2, 4, 4, 4)}
-_STAGE_NAMES = ("res2", "res3", "res4", "res5")
+# Depths of ``MODEL.VGG.DEPTH``.
+VGG_DEPTHS = tuple(sorted(_CONVS_PER_BLOCK))
 
 
 class VGG(Backbone):
@@ -49,13 +50,13 @@ class VGG(Backbone):
         """
         super().__init__()
         if depth not in _CONVS_PER_BLOCK:
-            raise ValueError(f"VGG depth must be one of {sorted(_CONVS_PER_BLOCK)}, got {depth}")
+            raise ValueError(f"VGG depth must be one of {list(VGG_DEPTHS)}, got {depth}")
         if len(channels) != 5:
             raise ValueError(f"VGG needs 5 block widths, got {list(channels)}")
-        if not out_features or set(out_features) - set(_STAGE_NAMES):
-            raise ValueError(f"VGG out_features must be among {_STAGE_NAMES}, "
+        if not out_features or set(out_features) - set(STAGE_NAMES):
+            raise ValueError(f"VGG out_features must be among {STAGE_NAMES}, "
                              f"got {list(out_features)}")
-        self._out_features = [n for n in _STAGE_NAMES if n in out_features]
+        self._out_features = [n for n in STAGE_NAMES if n in out_features]
         layers: List[nn.Module] = []
         self._block_ends: List[int] = []  # index in `features` after each block's max-pool
         prev = in_channels
@@ -71,10 +72,10 @@ class VGG(Backbone):
                 prev = width
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
             self._block_ends.append(len(layers))
-        last_block = 1 + _STAGE_NAMES.index(self._out_features[-1])
+        last_block = 1 + STAGE_NAMES.index(self._out_features[-1])
         self.features = nn.Sequential(*layers[: self._block_ends[last_block]])
-        self._out_feature_strides = {n: 2 ** (k + 2) for k, n in enumerate(_STAGE_NAMES)}
-        self._out_feature_channels = dict(zip(_STAGE_NAMES, channels[1:]))
+        self._out_feature_strides = {n: 2 ** (k + 2) for k, n in enumerate(STAGE_NAMES)}
+        self._out_feature_channels = dict(zip(STAGE_NAMES, channels[1:]))
         self.freeze(freeze_at)
 
     def freeze(self, freeze_at: int) -> "VGG":

@@ -1,13 +1,15 @@
-"""The 13-keypoint skeleton used throughout occpose_d2.
+"""The 13-keypoint skeleton used throughout occpose_d2, and every conversion into it.
 
 COCO's 17 keypoints are reduced to 13: the 12 body joints map one to one and the five face points
 (nose, eyes, ears) collapse into a single ``head`` joint placed at the mean of the labeled face
-points. Keypoint arrays follow COCO's convention: ``(x, y, v)`` with ``v = 0`` unlabeled,
-``v = 1`` labeled but not visible (occluded), ``v = 2`` labeled and visible.
+points (:func:`coco17_to_13`). CrowdPose's 14 become 13 by :func:`crowdpose14_to_13`;
+:func:`to_13_keypoints` picks the conversion from the number of joints. Keypoint arrays follow
+COCO's convention: ``(x, y, v)`` with ``v = 0`` unlabeled, ``v = 1`` labeled but not visible
+(occluded), ``v = 2`` labeled and visible.
 """
 
 import copy
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -19,6 +21,8 @@ __all__ = [
     "KEYPOINT_OKS_SIGMAS",
     "COCO17_KEYPOINT_NAMES",
     "coco17_to_13",
+    "crowdpose14_to_13",
+    "to_13_keypoints",
     "convert_coco_annotation",
     "is_fully_visible",
     "flip_indices",
@@ -119,6 +123,46 @@ def coco17_to_13(keypoints: Any) -> np.ndarray:
     head[has, 0, 2] = np.where((face[has, :, 2] == 2).any(axis=1), 2.0, 1.0)
     out = np.concatenate([head, kp[:, 5:]], axis=1)
     return out[0] if single else out
+
+
+_CROWDPOSE_HEAD_TOP = 12  # index of head_top among CrowdPose's 14 joints; 13 is neck (dropped)
+
+
+def crowdpose14_to_13(keypoints: Any) -> np.ndarray:
+    """CrowdPose's 14 joints -> our 13: ``[head_top] + 12 limb joints`` (neck dropped).
+
+    CrowdPose has the 12 limb joints (COCO order), ``head_top`` and ``neck``. The neck is the
+    shoulders' midpoint (no extra body information, and our skeleton links the head straight to
+    the shoulders); ``head_top`` is CrowdPose's only head joint and the closest to our ``head``
+    (the mean of the face points). Their offset (top of the skull vs. face centre) is a few
+    tenths of a head height, a limit of the CrowdPose benchmark.
+
+    Args:
+        keypoints: (14, 3), (N, 14, 3) or a flat list of 42 numbers, ``(x, y, v)`` px.
+
+    Returns:
+        float64 array (13, 3) or (N, 13, 3).
+    """
+    kp = np.asarray(keypoints, dtype=np.float64)
+    single = kp.ndim < 3
+    kp = kp.reshape(-1, 14, 3)
+    out = np.concatenate([kp[:, _CROWDPOSE_HEAD_TOP: _CROWDPOSE_HEAD_TOP + 1], kp[:, :12]], 1)
+    return out[0] if single else out
+
+
+_CONVERTERS: Dict[int, Callable[[Any], np.ndarray]] = {
+    17: coco17_to_13,
+    14: crowdpose14_to_13,
+    13: lambda k: np.asarray(k, dtype=np.float64).reshape(13, 3),
+}
+
+
+def to_13_keypoints(keypoints: List[float], where: str = "") -> np.ndarray:
+    """A flat keypoint list of 17 (COCO), 14 (CrowdPose) or 13 joints -> (13, 3) array."""
+    n = len(keypoints) // 3
+    if n not in _CONVERTERS or len(keypoints) % 3:
+        raise ValueError(f"{where}: {len(keypoints)} keypoint numbers; expected 3 x 17, 14 or 13")
+    return _CONVERTERS[n](keypoints)
 
 
 def is_fully_visible(keypoints13: Any) -> bool:

@@ -20,8 +20,12 @@ from detectron2.structures import BoxMode, PolygonMasks
 from detectron2.utils.file_io import PathManager
 from pycocotools.coco import COCO
 
-from ..data.datasets.occlusion_benchmarks import to_13_keypoints
-from ..keypoints import KEYPOINT_CONNECTION_RULES, KEYPOINT_NAMES, NUM_KEYPOINTS
+from ..keypoints import (
+    KEYPOINT_CONNECTION_RULES,
+    KEYPOINT_NAMES,
+    NUM_KEYPOINTS,
+    to_13_keypoints,
+)
 
 __all__ = [
     "keypoint_json_to_13",

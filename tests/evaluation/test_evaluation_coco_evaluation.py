@@ -16,10 +16,14 @@ from detectron2.structures import Boxes, BoxMode, Instances
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from occpose_d2.data.datasets.occlusion_benchmarks import crowdpose14_to_13
 from occpose_d2.evaluation import COCO13Evaluator
 from occpose_d2.evaluation.coco_gt import crowd_index, keypoint_json_to_13
-from occpose_d2.keypoints import KEYPOINT_OKS_SIGMAS, coco17_to_13, keypoint_metadata
+from occpose_d2.keypoints import (
+    KEYPOINT_OKS_SIGMAS,
+    coco17_to_13,
+    crowdpose14_to_13,
+    keypoint_metadata,
+)
 
 COCO_JSON = os.path.join(ASSETS, "coco", "test_coco.json")
 COCO_DETS = os.path.join(ASSETS, "coco", "test_coco_det_AP_H_56.json")

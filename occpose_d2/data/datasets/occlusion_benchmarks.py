@@ -4,12 +4,8 @@ Both ship COCO-style person keypoint JSONs; they are loaded with D2's ``load_coc
 mapped to the 13 joints of :mod:`occpose_d2.keypoints`:
 
 * OCHuman uses COCO's 17 keypoints in COCO order -> ``coco17_to_13`` (face points -> ``head``).
-* CrowdPose has 14: the 12 limb joints (COCO order), ``head_top`` and ``neck``. ``head`` takes
-  ``head_top`` and ``neck`` is dropped: the neck is the shoulders' midpoint (no extra body
-  information, and our skeleton links the head straight to the shoulders), whereas
-  ``head_top`` is CrowdPose's only head joint and the closest to our ``head`` (the mean of the
-  face points); the offset (top of the skull vs. face centre) is a few head-heights' tenths and
-  is documented as a limit of this benchmark.
+* CrowdPose has 14 -> ``crowdpose14_to_13`` (``head_top`` -> ``head``, ``neck`` dropped; the
+  offset between the top of the skull and the face centre is a limit of this benchmark).
 
 Expected layout under ``root`` (``$DETECTRON2_DATASETS``)::
 
@@ -24,21 +20,15 @@ only when ``DatasetCatalog.get`` is called.
 
 import logging
 import os
-from typing import Any, Callable, Dict, List
+from typing import Any, Dict, List
 
-import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data.datasets.coco import load_coco_json
 
 from ...domains import DOMAIN_SOURCE
-from ...keypoints import coco17_to_13, is_fully_visible, keypoint_metadata
+from ...keypoints import is_fully_visible, keypoint_metadata, to_13_keypoints
 
-__all__ = [
-    "OCCLUSION_BENCHMARKS",
-    "crowdpose14_to_13",
-    "to_13_keypoints",
-    "register_occlusion_benchmarks",
-]
+__all__ = ["OCCLUSION_BENCHMARKS", "register_occlusion_benchmarks"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,40 +44,6 @@ OCCLUSION_BENCHMARKS: Dict[str, tuple] = {
     "crowdpose_test": ("crowdpose/images", "crowdpose/annotations/crowdpose_test.json",
                        "crowdpose"),
 }
-
-_CROWDPOSE_HEAD_TOP = 12  # index of head_top among CrowdPose's 14 joints; 13 is neck (dropped)
-
-
-def crowdpose14_to_13(keypoints: Any) -> np.ndarray:
-    """CrowdPose's 14 joints -> our 13: ``[head_top] + 12 limb joints`` (neck dropped).
-
-    Args:
-        keypoints: (14, 3), (N, 14, 3) or a flat list of 42 numbers, ``(x, y, v)`` px.
-
-    Returns:
-        float64 array (13, 3) or (N, 13, 3).
-    """
-    kp = np.asarray(keypoints, dtype=np.float64)
-    single = kp.ndim < 3
-    kp = kp.reshape(-1, 14, 3)
-    out = np.concatenate([kp[:, _CROWDPOSE_HEAD_TOP: _CROWDPOSE_HEAD_TOP + 1], kp[:, :12]], 1)
-    return out[0] if single else out
-
-
-_CONVERTERS: Dict[int, Callable[[Any], np.ndarray]] = {
-    17: coco17_to_13,
-    14: crowdpose14_to_13,
-    13: lambda k: np.asarray(k, dtype=np.float64).reshape(13, 3),
-}
-
-
-def to_13_keypoints(keypoints: List[float], where: str = "") -> np.ndarray:
-    """A flat keypoint list of 17 (COCO), 14 (CrowdPose) or 13 joints -> (13, 3) array."""
-    n = len(keypoints) // 3
-    if n not in _CONVERTERS or len(keypoints) % 3:
-        raise ValueError(f"{where}: {len(keypoints)} keypoint numbers; expected 3 x 17, 14 or 13")
-    return _CONVERTERS[n](keypoints)
-
 
 def _load(name: str, root: str) -> List[Dict[str, Any]]:
     image_dir, json_rel, _ = OCCLUSION_BENCHMARKS[name]

@@ -18,7 +18,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from .citypersons_files import format_mr_table, load_citypersons_gt, load_detections_json
+from .citypersons_evaluation import format_mr_table, load_citypersons_gt, load_detections_json
 from .miss_rate import evaluate_miss_rate
 
 __all__ = ["main"]

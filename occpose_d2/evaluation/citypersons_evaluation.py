@@ -6,6 +6,12 @@ full box ``bbox``, ``vis_ratio`` (or ``vis_bbox`` area / box area; 1 when neithe
 Detections are the model's ``pred_boxes`` / ``scores`` in original image coordinates; every
 predicted class counts (the model has the single class "person"). FPPI divides by the number of
 images of the dataset. Protocol details: :mod:`occpose_d2.evaluation.miss_rate`.
+
+The same scoring serves files (``python -m occpose_d2.evaluation.citypersons``):
+:func:`load_citypersons_gt` turns an annotation file (the official ``.mat`` or ``val_gt.json``,
+read by :mod:`occpose_d2.data.datasets.citypersons_annotations`) into ground truth, and
+:func:`load_detections_json` reads COCO-style results (``{"image_id", "category_id", "bbox":
+[x, y, w, h], "score"}``; like the official script, only ``category_id`` 1 counts).
 """
 
 import itertools
@@ -13,7 +19,7 @@ import json
 import logging
 import os
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -22,12 +28,85 @@ from detectron2.evaluation import DatasetEvaluator
 from detectron2.structures import BoxMode
 from detectron2.utils import comm
 
-from .citypersons_files import PEDESTRIAN, detections_from_list, format_mr_table
-from .miss_rate import MRGroundTruth, evaluate_miss_rate
+from ..data.datasets.citypersons_annotations import (
+    PEDESTRIAN,
+    image_ids,
+    read_citypersons_annotations,
+    visible_ratios,
+)
+from .miss_rate import MR_SETUPS, MRDetections, MRGroundTruth, evaluate_miss_rate
 
-__all__ = ["CityPersonsEvaluator", "mr_ground_truth_from_dicts"]
+__all__ = [
+    "CityPersonsEvaluator",
+    "mr_ground_truth_from_dicts",
+    "load_citypersons_gt",
+    "load_detections_json",
+    "detections_from_list",
+    "format_mr_table",
+]
 
 logger = logging.getLogger(__name__)
+
+
+def load_citypersons_gt(path: str) -> MRGroundTruth:
+    """MR ground truth of a CityPersons annotation file (the official ``.mat`` or
+    ``val_gt.json``): full boxes, visibility (the JSON's ``vis_ratio``; for the ``.mat`` the
+    box-area ratio rounded to 12 decimals as ``val_gt.json`` stores it, so no boundary case
+    moves), and every class but pedestrian as an ignore region."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"CityPersons ground truth not found: {path}")
+    records = read_citypersons_annotations(path)
+    ids = image_ids(records)
+    for rec in records:
+        empty = np.flatnonzero(rec.boxes[:, 3] * rec.boxes[:, 4] <= 0)
+        if len(empty):
+            raise ValueError(f"{path}: image {rec.im_name} has an empty full box "
+                             f"{rec.boxes[empty[0]].tolist()}")
+    rows = np.concatenate([r.boxes for r in records]) if records else np.zeros((0, 10))
+    vis = [r.vis_ratio if r.vis_ratio is not None else np.round(visible_ratios(r.boxes), 12)
+           for r in records]
+    return MRGroundTruth(
+        image_ids=np.asarray(ids, dtype=np.int64),
+        ann_image_ids=np.repeat(np.asarray(ids, dtype=np.int64), [len(r.boxes) for r in records]),
+        boxes=rows[:, 1:5].astype(np.float64),
+        vis_ratio=np.concatenate(vis) if vis else np.zeros(0),
+        ignore=rows[:, 0] != PEDESTRIAN,
+    )
+
+
+def detections_from_list(results: Sequence[Dict[str, Any]], source: str = "<list>") -> MRDetections:
+    """Detections from COCO-style result records; only ``category_id`` 1 is kept."""
+    keep = []
+    for i, r in enumerate(results):
+        missing = [k for k in ("image_id", "bbox", "score") if k not in r]
+        if missing or len(r["bbox"]) != 4:
+            raise ValueError(f"{source}: record {i} lacks {missing or ['a 4-number bbox']}: {r}")
+        if r.get("category_id", PEDESTRIAN) == PEDESTRIAN:
+            keep.append(r)
+    return MRDetections(
+        image_ids=np.array([r["image_id"] for r in keep], dtype=np.int64),
+        boxes=np.array([r["bbox"] for r in keep], dtype=np.float64).reshape(-1, 4),
+        scores=np.array([r["score"] for r in keep], dtype=np.float64),
+    )
+
+
+def load_detections_json(path: str) -> MRDetections:
+    """Load a JSON list of ``{"image_id", "category_id", "bbox", "score"}``."""
+    with open(path) as f:
+        results = json.load(f)
+    if not isinstance(results, list):
+        raise ValueError(f"{path}: expected a JSON list of detections, got {type(results)}")
+    return detections_from_list(results, path)
+
+
+def format_mr_table(results: Dict[str, Dict[str, float]]) -> str:
+    """Text table: one line per setup with MR (%), official name and non-ignored box count."""
+    lines = [f"{'subset':<8} {'MR(%)':>7}  {'#gt':>5}  official setup"]
+    for s in MR_SETUPS:
+        if s.key in results:
+            r = results[s.key]
+            lines.append(f"{s.key:<8} {r['MR']:7.2f}  {r['num_gt']:5d}  {s.official_name}")
+    return "\n".join(lines)
 
 
 def _vis_ratio(ann: Dict[str, Any], w: float, h: float) -> float:

@@ -24,7 +24,13 @@ from cityscapesscripts.helpers.labels import name2label
 from detectron2.structures import BoxMode
 
 from ...domains import DOMAIN_TARGET
-from .citypersons_annotations import CityPersonsImage, read_citypersons_annotations
+from .citypersons_annotations import (
+    PEDESTRIAN,
+    CityPersonsImage,
+    image_ids,
+    read_citypersons_annotations,
+    visible_ratios,
+)
 from .common import DatasetLayoutError
 
 __all__ = ["load_citypersons", "cityscapes_files", "match_instance_masks", "MATCH_IOU"]
@@ -110,10 +116,10 @@ def _rle(mask: np.ndarray) -> Dict:
 def _annotation(row: np.ndarray, segmentation) -> Dict:
     cls = int(row[0])
     box, vis = [float(v) for v in row[1:5]], [float(v) for v in row[6:10]]
-    area = box[2] * box[3]
     ann = {
-        "bbox": box, "bbox_mode": BoxMode.XYWH_ABS, "category_id": 0, "iscrowd": int(cls != 1),
-        "vis_bbox": vis, "vis_ratio": vis[2] * vis[3] / area if area > 0 else 0.0,
+        "bbox": box, "bbox_mode": BoxMode.XYWH_ABS, "category_id": 0,
+        "iscrowd": int(cls != PEDESTRIAN), "vis_bbox": vis,
+        "vis_ratio": float(visible_ratios(row[None])[0]),
         "cp_class": cls, "instance_id": int(row[5]),
     }
     if segmentation is not None:
@@ -121,7 +127,7 @@ def _annotation(row: np.ndarray, segmentation) -> Dict:
     return ann
 
 
-def _image_dict(rec: CityPersonsImage, position: int, root: str, split: str,
+def _image_dict(rec: CityPersonsImage, image_id: int, root: str, split: str,
                 counts: Dict[str, int]) -> Dict:
     image_file, ids_file = cityscapes_files(root, split, rec.city, rec.im_name)
     if rec.segmentations is not None:  # already joined (converter output)
@@ -140,7 +146,7 @@ def _image_dict(rec: CityPersonsImage, position: int, root: str, split: str,
             rect = [[x, y, x + bw, y, x + bw, y + bh, x, y + bh]]
             segms.append(_rle(m) if m is not None else (rect if hw == "none" else None))
     return {
-        "file_name": image_file, "image_id": rec.image_id or position,
+        "file_name": image_file, "image_id": image_id,
         "height": int(h), "width": int(w), "domain": DOMAIN_TARGET,
         "annotations": [_annotation(r, s) for r, s in zip(rec.boxes, segms)],
     }
@@ -175,9 +181,10 @@ def load_citypersons(anno_file: str, cityscapes_root: str, split: str, name: str
             f"{name}: {len(missing)} Cityscapes file(s) named by '{anno_file}' are missing under "
             f"'{cityscapes_root}', e.g. '{missing[0]}' (see datasets/README.md)")
     counts = {"id": 0, "overlap": 0, "none": 0, "skip": 0, "joined": 0}
-    dicts = [_image_dict(r, i + 1, cityscapes_root, split, counts) for i, r in enumerate(records)]
+    dicts = [_image_dict(r, i, cityscapes_root, split, counts)
+             for r, i in zip(records, image_ids(records))]
     boxes = sum(len(r.boxes) for r in records)
-    peds = sum(int((r.boxes[:, 0] == 1).sum()) for r in records)
+    peds = sum(int((r.boxes[:, 0] == PEDESTRIAN).sum()) for r in records)
     logger.info(
         f"{name}: {len(dicts)} images, {boxes} boxes ({peds} pedestrians); masks by instance id: "
         f"{counts['id']}, by best overlap: {counts['overlap']}, unmatched (visible-box "

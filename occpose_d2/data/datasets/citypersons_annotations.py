@@ -1,15 +1,19 @@
-"""Readers of the CityPersons annotation files: the ``.mat`` as distributed and COCO-style JSON.
+"""The reader of the CityPersons annotation files: the ``.mat`` as distributed and COCO-style
+JSON. Both the dataset loader (:mod:`.citypersons`) and the miss-rate evaluation
+(:mod:`occpose_d2.evaluation.citypersons_evaluation`) read them through this module.
 
-Both give a list of :class:`CityPersonsImage`, one per image, each with an ``(N, 10)`` array of
-rows ``[class_label, x1, y1, w, h, instance_id, x1_vis, y1_vis, w_vis, h_vis]`` (pixels of the
-2048 x 1024 Cityscapes frame; class labels 0 ignore region, 1 pedestrian, 2 rider, 3 sitting,
+Both formats give a list of :class:`CityPersonsImage`, one per image, each with an ``(N, 10)``
+array of rows ``[class_label, x1, y1, w, h, instance_id, x1_vis, y1_vis, w_vis, h_vis]`` (pixels
+of the 2048 x 1024 Cityscapes frame; class labels 0 ignore region, 1 pedestrian, 2 rider, 3 sitting,
 4 other, 5 group; ``instance_id`` is the Cityscapes instanceId, 0 when unknown).
 
 JSON flavours: the official ``val_gt.json`` (``im_name`` per image; boxes with ``bbox``,
 ``vis_bbox`` and ``ignore``) and this project's converter output (which also has
 ``cp_class`` and ``instance_id``). The official JSON has no class label per box: non-ignored
-boxes are pedestrians (1) and ignored ones are read as class 0, so they become ignore regions
-(which all non-pedestrian classes are in training anyway).
+boxes are pedestrians (1) and ignored ones (``ignore`` or ``iscrowd``) are read as class 0, so
+they become ignore regions (which all non-pedestrian classes are in training anyway). Image ids
+are the JSON's ``id``, else (``.mat``) the 1-based position in the file, as in the official
+evaluation's ``val_gt.json``.
 """
 
 import json
@@ -20,9 +24,11 @@ from typing import Any, List, Optional
 import numpy as np
 import scipy.io
 
-__all__ = ["CityPersonsImage", "read_citypersons_annotations", "CLASS_NAMES"]
+__all__ = ["CityPersonsImage", "read_citypersons_annotations", "CLASS_NAMES", "PEDESTRIAN",
+           "image_ids", "visible_ratios"]
 
 CLASS_NAMES = ("ignore", "pedestrian", "rider", "sitting", "other", "group")
+PEDESTRIAN = CLASS_NAMES.index("pedestrian")  # the class that counts; the others are ignored
 
 
 @dataclass
@@ -37,6 +43,21 @@ class CityPersonsImage:
     image_id: Optional[int] = None
     # Per-row visible masks (COCO RLE/polygons) when the file is already joined (converter output).
     segmentations: Optional[List[Any]] = None
+    # Per-row visibility as stored in a JSON file (``vis_ratio``), float64 (N,); None otherwise.
+    vis_ratio: Optional[np.ndarray] = None
+
+
+def image_ids(records: List[CityPersonsImage]) -> List[int]:
+    """Each record's image id: the JSON's ``id``, else its 1-based position in the file."""
+    return [r.image_id if r.image_id is not None else i + 1 for i, r in enumerate(records)]
+
+
+def visible_ratios(rows: np.ndarray) -> np.ndarray:
+    """CityPersons' visibility of ``(N, 10)`` rows: visible-box area / full-box area, float64
+    (N,); 0 for an empty full box."""
+    area = rows[:, 3] * rows[:, 4]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(area > 0, rows[:, 8] * rows[:, 9] / area, 0.0)
 
 
 def _check_rows(rows: np.ndarray, where: str) -> np.ndarray:
@@ -70,10 +91,14 @@ def _read_mat(path: str) -> List[CityPersonsImage]:
 def _read_json(path: str) -> List[CityPersonsImage]:
     with open(path) as f:
         data = json.load(f)
+    for key in ("images", "annotations"):
+        if key not in data:
+            raise ValueError(f"{path}: not a CityPersons COCO-style file (no '{key}')")
     by_image = {}
-    for i, a in enumerate(data.get("annotations", [])):
+    for i, a in enumerate(data["annotations"]):
+        ignored = a.get("ignore", 0) or a.get("iscrowd", 0)
         try:
-            cls = a.get("cp_class", a.get("class_label", 0 if a.get("ignore", 0) else 1))
+            cls = a.get("cp_class", a.get("class_label", 0 if ignored else PEDESTRIAN))
             row = [cls, *a["bbox"], a.get("instance_id", 0), *a.get("vis_bbox", a["bbox"])]
         except (KeyError, TypeError) as e:
             raise ValueError(f"{path}: annotation #{i} lacks a field: {e!r}") from e
@@ -87,8 +112,11 @@ def _read_json(path: str) -> List[CityPersonsImage]:
         rows = _check_rows([a[0] for a in anns], f"{path} image {name}")
         segms = [a[1].get("segmentation") for a in anns]
         joined = bool(anns) and all(s is not None for s in segms)
+        vis = [a[1].get("vis_ratio") for a in anns]
+        stored = bool(anns) and all(v is not None for v in vis)
         out.append(CityPersonsImage(name.split("_")[0], name, rows, img.get("height"),
-                                    img.get("width"), img["id"], segms if joined else None))
+                                    img.get("width"), img["id"], segms if joined else None,
+                                    np.asarray(vis, dtype=np.float64) if stored else None))
     return out
 
 

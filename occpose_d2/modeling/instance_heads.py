@@ -28,7 +28,7 @@ from .context_decoder import build_context_decoder
 from .domain_head import build_domain_head
 from .grl import GradientReversal
 from .mask_and_predict import MaskAndPredict
-from .pose_head import build_pose_head, decode_heatmaps
+from .pose_head import box_cell_coords, build_pose_head, decode_heatmaps
 from .seg_head import build_seg_head, seg_targets
 
 __all__ = ["OccPoseInstanceHeads", "pose_supervised", "keypoints_on_mask", "SUPERVISE_MODES"]
@@ -59,10 +59,7 @@ def keypoints_on_mask(keypoints: torch.Tensor, boxes: torch.Tensor, mask_probs: 
     """``(R, K)`` bool: the joint (``R x K x 3``, pixels) lies inside its box (``R x 4``) on a
     cell of the box's ``R x M x M`` visible-mask probabilities that is >= 0.5."""
     side = mask_probs.shape[-1]
-    x0, y0, x1, y1 = (boxes[:, i:i + 1] for i in range(4))
-    u = (keypoints[..., 0] - x0) * side / (x1 - x0).clamp(min=1e-6)
-    v = (keypoints[..., 1] - y0) * side / (y1 - y0).clamp(min=1e-6)
-    inside = (u >= 0) & (u <= side) & (v >= 0) & (v <= side)
+    u, v, inside = box_cell_coords(keypoints, boxes, side)
     ui = u.floor().long().clamp(0, side - 1)
     vi = v.floor().long().clamp(0, side - 1)
     rows = torch.arange(len(boxes), device=boxes.device)[:, None]

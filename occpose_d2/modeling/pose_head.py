@@ -25,6 +25,7 @@ __all__ = [
     "BasePoseHead",
     "EncoderDecoderPoseHead",
     "build_pose_head",
+    "box_cell_coords",
     "gaussian_heatmaps",
     "pose_loss",
     "decode_heatmaps",
@@ -43,13 +44,32 @@ The registered object is called with `obj(cfg, input_shape)`.
 """
 
 
+def box_cell_coords(
+    keypoints: torch.Tensor, boxes: torch.Tensor, size: int
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Joints projected onto an ``S x S`` grid laid over their boxes.
+
+    A joint at image point x maps to the continuous grid coordinate u = (x - x0) * S / w; cell
+    i covers [i, i + 1), its centre i + 0.5 (the convention of D2's ``heatmaps_to_keypoints``).
+
+    Args:
+        keypoints: ``R x K x 2+`` (x, y, ...) in the same pixel frame as ``boxes``.
+        boxes: ``R x 4`` XYXY boxes.
+        size: grid side S, in cells.
+
+    Returns:
+        u, v: ``R x K`` grid coordinates; inside: ``R x K`` bool, the joint lies in its box.
+    """
+    x0, y0, x1, y1 = (boxes[:, i:i + 1] for i in range(4))
+    u = (keypoints[..., 0] - x0) * size / (x1 - x0).clamp(min=1e-6)
+    v = (keypoints[..., 1] - y0) * size / (y1 - y0).clamp(min=1e-6)
+    return u, v, (u >= 0) & (u <= size) & (v >= 0) & (v <= size)
+
+
 def gaussian_heatmaps(
     keypoints: torch.Tensor, boxes: torch.Tensor, size: int, sigma: float
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Gaussian target heatmaps of joints relative to their boxes.
-
-    A joint at image point x maps to the continuous heatmap coordinate u = (x - x0) * S / w; cell
-    i covers [i, i + 1), its centre i + 0.5 (the convention of D2's ``heatmaps_to_keypoints``).
+    """Gaussian target heatmaps of joints relative to their boxes (grid: :func:`box_cell_coords`).
 
     Args:
         keypoints: ``R x K x 3`` (x, y, v) in the same pixel frame as ``boxes``.
@@ -61,10 +81,8 @@ def gaussian_heatmaps(
         targets ``R x K x S x S`` with peak 1 at the joint; valid ``R x K`` bool (v > 0 and the
         joint inside its box).
     """
-    x0, y0, x1, y1 = (boxes[:, i:i + 1] for i in range(4))
-    u = (keypoints[..., 0] - x0) * size / (x1 - x0).clamp(min=1e-6)
-    v = (keypoints[..., 1] - y0) * size / (y1 - y0).clamp(min=1e-6)
-    valid = (keypoints[..., 2] > 0) & (u >= 0) & (u <= size) & (v >= 0) & (v <= size)
+    u, v, inside = box_cell_coords(keypoints, boxes, size)
+    valid = (keypoints[..., 2] > 0) & inside
     centers = torch.arange(size, device=boxes.device, dtype=torch.float32) + 0.5
     gx = torch.exp(-((centers - u[..., None]) ** 2) / (2 * sigma**2))
     gy = torch.exp(-((centers - v[..., None]) ** 2) / (2 * sigma**2))

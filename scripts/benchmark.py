@@ -38,12 +38,13 @@ import torch
 from detectron2.config import CfgNode, get_cfg
 from detectron2.layers import FrozenBatchNorm2d
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_model
-from detectron2.structures import BitMasks, Boxes, Instances, Keypoints
+from detectron2.structures import Instances
 from detectron2.utils.events import EventStorage
 from torch import nn
 
 import occpose_d2.modeling  # noqa: F401  (registers OccPoseRCNN, its heads and backbones)
 from occpose_d2.config import add_occpose_config, validate_occpose_config
+from occpose_d2.data.synthetic.instances import person_instances
 from occpose_d2.keypoints import NUM_KEYPOINTS
 
 _DETECTOR_PARTS = ("backbone", "proposal_generator", "roi_heads")
@@ -140,29 +141,14 @@ def part_params(model: nn.Module, prefix: str = "", open_heads: bool = True,
 
 def _person_instances(g: torch.Generator, h: int, w: int, n: int, domain: str,
                       with_keypoints: bool) -> Instances:
-    """``n`` upright persons (w/h = 0.41) with elliptic visible masks and in-box keypoints."""
+    """``n`` upright persons (w/h = 0.41) at random places: elliptic visible masks and in-box
+    keypoints (:func:`~occpose_d2.data.synthetic.instances.person_instances`)."""
     bh = (0.3 + 0.5 * torch.rand(n, generator=g)) * h
     bw = 0.41 * bh
     x0 = torch.rand(n, generator=g) * (w - bw)
     y0 = torch.rand(n, generator=g) * (h - bh)
     boxes = torch.stack([x0, y0, x0 + bw, y0 + bh], dim=1)
-    ys, xs = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
-    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-    masks = (((xs - cx[:, None, None]) / (bw[:, None, None] / 2)) ** 2
-             + ((ys - cy[:, None, None]) / (bh[:, None, None] / 2)) ** 2) <= 1
-    inst = Instances((h, w))
-    inst.gt_boxes = Boxes(boxes)
-    inst.gt_classes = torch.zeros(n, dtype=torch.int64)
-    inst.gt_masks = BitMasks(masks)
-    if with_keypoints:
-        rel = torch.rand(n, NUM_KEYPOINTS, 2, generator=g) * 0.8 + 0.1
-        xy = boxes[:, None, :2] + rel * torch.stack([bw, bh], 1)[:, None, :]
-        inst.gt_keypoints = Keypoints(torch.cat([xy, torch.full((n, NUM_KEYPOINTS, 1), 2.0)], 2))
-    if domain == "pe":
-        inst.gt_fully_visible = torch.ones(n, dtype=torch.bool)
-    else:
-        inst.gt_vis_boxes = Boxes(boxes.clone())
-    return inst
+    return person_instances(boxes.tolist(), (h, w), domain, with_keypoints=with_keypoints)
 
 
 def make_inputs(args: argparse.Namespace, train: bool, occpose: bool) -> List[List[Dict]]:

@@ -7,18 +7,16 @@ Usable by every test folder: ``from common import get_tiny_cfg, build_tiny_model
 import os
 from typing import List, Optional, Sequence
 
-import numpy as np
 import torch
 from detectron2.config import CfgNode, get_cfg
 from detectron2.modeling import build_model
-from detectron2.structures import BitMasks, Boxes, Instances, Keypoints
 
 import occpose_d2  # noqa: F401  register the model
 from occpose_d2 import add_occpose_config
-from occpose_d2.keypoints import NUM_KEYPOINTS
+from occpose_d2.data.synthetic.instances import person_instances
 
 __all__ = [
-    "ASSETS", "BASE_CONFIG", "get_tiny_cfg", "build_tiny_model", "make_person", "make_inputs",
+    "ASSETS", "BASE_CONFIG", "get_tiny_cfg", "build_tiny_model", "make_inputs",
 ]
 
 BASE_CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "Base-OccPose.yaml")
@@ -76,22 +74,6 @@ def build_tiny_model(cfg: Optional[CfgNode] = None, seed: int = 0) -> torch.nn.M
     return build_model(cfg if cfg is not None else get_tiny_cfg())
 
 
-def make_person(box: Sequence[float], image_size, fully_visible: bool = True):
-    """A person filling the ellipse inscribed in ``box`` (XYXY pixels): its ``H x W`` bool mask
-    and ``13 x 3`` keypoints inside the ellipse (all v = 2, or the last 4 v = 1 if not
-    ``fully_visible``)."""
-    h, w = image_size
-    x0, y0, x1, y1 = box
-    yy, xx = np.mgrid[0:h, 0:w] + 0.5
-    cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
-    mask = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1
-    t = np.linspace(0.1, 0.9, NUM_KEYPOINTS)
-    kps = np.stack([cx + 0.4 * rx * np.cos(7 * t), y0 + t * (y1 - y0), np.full_like(t, 2)], 1)
-    if not fully_visible:
-        kps[-4:, 2] = 1
-    return mask, kps.astype(np.float32)
-
-
 def make_inputs(
     domains: Sequence[str] = ("pe", "pd"),
     size=(96, 80),
@@ -100,30 +82,17 @@ def make_inputs(
     seed: int = 0,
 ) -> List[dict]:
     """One mapped dict per domain in ``domains`` (as the project's mapper gives them): a random
-    uint8 ``3 x H x W`` image with ``boxes`` drawn brighter, Instances with gt_boxes,
-    gt_classes, gt_masks (BitMasks), and on "pe" gt_keypoints + gt_fully_visible, on "pd"
-    gt_vis_boxes. ``boxes=()`` gives images without persons."""
+    uint8 ``3 x H x W`` image with the persons of ``boxes`` drawn brighter and their
+    :func:`~occpose_d2.data.synthetic.instances.person_instances`. ``boxes=()`` gives images
+    without persons."""
     g = torch.Generator().manual_seed(seed)
     h, w = size
     inputs = []
     for i, domain in enumerate(domains):
         image = torch.randint(0, 100, (3, h, w), generator=g, dtype=torch.uint8)
-        persons = [make_person(b, size, fv) for b, fv in zip(boxes, fully_visible)]
-        inst = Instances((h, w))
-        inst.gt_boxes = Boxes(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4))
-        inst.gt_classes = torch.zeros(len(boxes), dtype=torch.int64)
-        masks = torch.from_numpy(np.stack([m for m, _ in persons])) if persons else \
-            torch.zeros((0, h, w), dtype=torch.bool)
-        inst.gt_masks = BitMasks(masks)
-        for m in masks:
+        inst = person_instances(boxes, size, domain, fully_visible[: len(boxes)])
+        for m in inst.gt_masks.tensor:
             image[:, m] = image[:, m] + 120 + 30 * (domain == "pd")
-        if domain == "pe":
-            kps = np.stack([k for _, k in persons]) if persons else np.zeros((0, 13, 3))
-            inst.gt_keypoints = Keypoints(torch.as_tensor(kps, dtype=torch.float32))
-            inst.gt_fully_visible = torch.tensor(list(fully_visible[: len(boxes)]),
-                                                 dtype=torch.bool)
-        else:
-            inst.gt_vis_boxes = inst.gt_boxes.clone()
         inputs.append({"image": image, "height": h, "width": w, "image_id": i,
                        "file_name": f"synthetic_{domain}_{i}.png", "domain": domain,
                        "instances": inst})

@@ -45,34 +45,35 @@ def _add_framework_config(cfg: CN) -> None:
     _C.MODEL.OCCPOSE.POOLER_TYPE = "ROIAlignV2"
 
 
+def _sub_head_node(name: str, conv_dim: int) -> CN:
+    """A sub-head's node with the keys every sub-head has."""
+    node = CN()
+    # Class that builds the head: a name in the registry of the head's module (named with the
+    # node below, e.g. SEG_HEAD_REGISTRY for SEG_HEAD).
+    node.NAME = name
+    # Channels of the head's conv layers (> 0).
+    node.CONV_DIM = conv_dim
+    return node
+
+
 def _add_heads_config(cfg: CN) -> None:
     _C = cfg
-    # Common encoder E_C: F_raw -> domain-invariant features F_DI (same spatial size).
-    _C.MODEL.OCCPOSE.COMMON_ENCODER = CN()
-    # Registry name in COMMON_ENCODER_REGISTRY.
-    _C.MODEL.OCCPOSE.COMMON_ENCODER.NAME = "ConvCommonEncoder"
+    # Common encoder E_C (COMMON_ENCODER_REGISTRY): F_raw -> domain-invariant features F_DI
+    # (same spatial size).
+    _C.MODEL.OCCPOSE.COMMON_ENCODER = _sub_head_node("ConvCommonEncoder", 256)
     # Number of 3x3 conv layers (>= 1).
     _C.MODEL.OCCPOSE.COMMON_ENCODER.NUM_CONV = 4
-    # Channels of each conv layer.
-    _C.MODEL.OCCPOSE.COMMON_ENCODER.CONV_DIM = 256
     # Normalization: "" (none), "GN", "BN", "SyncBN" (D2's get_norm names).
     _C.MODEL.OCCPOSE.COMMON_ENCODER.NORM = ""
 
-    # Segmentation decoder D_Seg: F_DI -> visible-mask logits at 2x the pooler resolution.
-    _C.MODEL.OCCPOSE.SEG_HEAD = CN()
-    # Registry name in SEG_HEAD_REGISTRY.
-    _C.MODEL.OCCPOSE.SEG_HEAD.NAME = "DeconvSegHead"
-    # Channels of its conv layers.
-    _C.MODEL.OCCPOSE.SEG_HEAD.CONV_DIM = 256
+    # Segmentation decoder D_Seg (SEG_HEAD_REGISTRY): F_DI -> visible-mask logits at 2x the
+    # pooler resolution.
+    _C.MODEL.OCCPOSE.SEG_HEAD = _sub_head_node("DeconvSegHead", 256)
     # Weight alpha of the BCE segmentation loss in Eq. (3) (>= 0).
     _C.MODEL.OCCPOSE.SEG_HEAD.LOSS_WEIGHT = 0.5
 
-    # Domain classifier C behind a gradient-reversal layer.
-    _C.MODEL.OCCPOSE.DOMAIN_HEAD = CN()
-    # Registry name in DOMAIN_HEAD_REGISTRY.
-    _C.MODEL.OCCPOSE.DOMAIN_HEAD.NAME = "ConvDomainClassifier"
-    # Channels of its conv layers.
-    _C.MODEL.OCCPOSE.DOMAIN_HEAD.CONV_DIM = 256
+    # Domain classifier C (DOMAIN_HEAD_REGISTRY) behind a gradient-reversal layer.
+    _C.MODEL.OCCPOSE.DOMAIN_HEAD = _sub_head_node("ConvDomainClassifier", 256)
     # Width of its hidden fully connected layer.
     _C.MODEL.OCCPOSE.DOMAIN_HEAD.FC_DIM = 256
     # Weight beta of the BCE domain-classification loss in Eq. (3) (>= 0).
@@ -85,12 +86,9 @@ def _add_heads_config(cfg: CN) -> None:
     # Iterations of the "ramp" schedule (> 0).
     _C.MODEL.OCCPOSE.DOMAIN_HEAD.GRL_RAMP_ITERS = 10000
 
-    # Context decoder D_C: F_DI -> features at the segmentation map's resolution (source only).
-    _C.MODEL.OCCPOSE.CONTEXT_DECODER = CN()
-    # Registry name in CONTEXT_DECODER_REGISTRY.
-    _C.MODEL.OCCPOSE.CONTEXT_DECODER.NAME = "DeconvContextDecoder"
-    # Output channels.
-    _C.MODEL.OCCPOSE.CONTEXT_DECODER.CONV_DIM = 128
+    # Context decoder D_C (CONTEXT_DECODER_REGISTRY): F_DI -> features at the segmentation map's
+    # resolution (source only); CONV_DIM is its output channels.
+    _C.MODEL.OCCPOSE.CONTEXT_DECODER = _sub_head_node("DeconvContextDecoder", 128)
 
     # Mask and Predict: a fraction p of the segmentation map is removed (in random square
     # blocks) before the element-wise product with D_C's features.
@@ -117,12 +115,8 @@ def _add_heads_config(cfg: CN) -> None:
     # Seed of the inference-time masking (fixed, so test-time occlusion is reproducible).
     _C.MODEL.OCCPOSE.MASK_AND_PREDICT.TEST_SEED = 0
 
-    # Pose encoder-decoder: masked features -> 13 keypoint heatmaps.
-    _C.MODEL.OCCPOSE.POSE_HEAD = CN()
-    # Registry name in POSE_HEAD_REGISTRY.
-    _C.MODEL.OCCPOSE.POSE_HEAD.NAME = "EncoderDecoderPoseHead"
-    # Channels of the encoder-decoder's conv layers.
-    _C.MODEL.OCCPOSE.POSE_HEAD.CONV_DIM = 128
+    # Pose encoder-decoder (POSE_HEAD_REGISTRY): masked features -> 13 keypoint heatmaps.
+    _C.MODEL.OCCPOSE.POSE_HEAD = _sub_head_node("EncoderDecoderPoseHead", 128)
     # Side of the predicted heatmaps, in cells (a multiple of the segmentation map side).
     _C.MODEL.OCCPOSE.POSE_HEAD.HEATMAP_SIZE = 56
     # Heatmap loss: "mse" (MultiPoseNet: L2 to Gaussian heatmaps) or "softmax_ce"

@@ -6,16 +6,15 @@ so ``res2``..``res5`` have strides 4, 8, 16, 32 (pixels) and ``MODEL.OCCPOSE_TIN
 channels. D2's :class:`FPN` with :class:`LastLevelMaxPool` turns them into ``p2``..``p6``.
 """
 
-from typing import Dict, List, Sequence
+from typing import Dict, Iterator, List, Sequence, Tuple
 
 import fvcore.nn.weight_init as weight_init
-import torch
 import torch.nn.functional as F
 from detectron2.layers import Conv2d, ShapeSpec, get_norm
-from detectron2.modeling.backbone import BACKBONE_REGISTRY, FPN, Backbone
+from detectron2.modeling.backbone import BACKBONE_REGISTRY, FPN
 from torch import nn
 
-from .fpn import STAGE_NAMES, fpn_with_p6
+from .fpn import STAGE_NAMES, StagedBackbone, fpn_with_p6
 
 __all__ = ["TinyConvNet", "build_occpose_tiny_backbone", "build_occpose_tiny_fpn_backbone"]
 
@@ -30,7 +29,7 @@ def _conv_bn_relu(in_ch: int, out_ch: int, stride: int, norm: str) -> Conv2d:
     return conv
 
 
-class TinyConvNet(Backbone):
+class TinyConvNet(StagedBackbone):
     """Plain conv-norm-ReLU network with four stages at strides 4, 8, 16, 32."""
 
     def __init__(
@@ -57,12 +56,8 @@ class TinyConvNet(Backbone):
             raise ValueError(f"TinyConvNet needs 4 stage widths, got {list(stage_channels)}")
         if convs_per_stage < 1:
             raise ValueError(f"TinyConvNet needs convs_per_stage >= 1, got {convs_per_stage}")
-        unknown = set(out_features) - set(STAGE_NAMES)
-        if unknown or not out_features:
-            raise ValueError(f"TinyConvNet out_features must be among {STAGE_NAMES}, "
-                             f"got {list(out_features)}")
+        self._set_out_features(out_features)
         self.stem = _conv_bn_relu(in_channels, stem_channels, 2, norm)
-        self._out_features = [n for n in STAGE_NAMES if n in out_features]
         self._out_feature_strides: Dict[str, int] = {}
         self._out_feature_channels: Dict[str, int] = {}
         self.stage_names: List[str] = []
@@ -78,22 +73,10 @@ class TinyConvNet(Backbone):
             if name == self._out_features[-1]:
                 break
 
-    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """
-        Args:
-            x: images, ``N x C x H x W`` (H, W multiples of 32 for exact strides).
-
-        Returns:
-            dict name -> ``N x C_name x H/stride x W/stride`` for each of ``out_features``.
-        """
-        x = self.stem(x)
-        outputs = {}
+    def stages(self) -> Iterator[Tuple[str, nn.Module]]:
+        yield "stem", self.stem
         for name in self.stage_names:
-            x = getattr(self, name)(x)
-            if name in self._out_features:
-                outputs[name] = x
-        return outputs
-
+            yield name, getattr(self, name)
 
 
 @BACKBONE_REGISTRY.register()

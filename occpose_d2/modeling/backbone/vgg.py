@@ -8,14 +8,13 @@ Converting torchvision's ImageNet weights is a key prefix: ``features.i.*`` ->
 ``backbone.bottom_up.features.i.*``.
 """
 
-from typing import Dict, List, Sequence
+from typing import Iterator, List, Sequence, Tuple
 
-import torch
 from detectron2.layers import FrozenBatchNorm2d, ShapeSpec, get_norm
-from detectron2.modeling.backbone import BACKBONE_REGISTRY, FPN, Backbone
+from detectron2.modeling.backbone import BACKBONE_REGISTRY, FPN
 from torch import nn
 
-from .fpn import STAGE_NAMES, fpn_with_p6
+from .fpn import STAGE_NAMES, StagedBackbone, fpn_with_p6
 
 __all__ = ["VGG", "build_vgg_backbone", "build_vgg_fpn_backbone", "VGG_DEPTHS"]
 
@@ -26,7 +25,7 @@ _CONVS_PER_BLOCK = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3
 VGG_DEPTHS = tuple(sorted(_CONVS_PER_BLOCK))
 
 
-class VGG(Backbone):
+class VGG(StagedBackbone):
     """VGG conv layers with stage outputs ``res2``..``res5`` at strides 4, 8, 16, 32."""
 
     def __init__(
@@ -53,10 +52,7 @@ class VGG(Backbone):
             raise ValueError(f"VGG depth must be one of {list(VGG_DEPTHS)}, got {depth}")
         if len(channels) != 5:
             raise ValueError(f"VGG needs 5 block widths, got {list(channels)}")
-        if not out_features or set(out_features) - set(STAGE_NAMES):
-            raise ValueError(f"VGG out_features must be among {STAGE_NAMES}, "
-                             f"got {list(out_features)}")
-        self._out_features = [n for n in STAGE_NAMES if n in out_features]
+        self._set_out_features(out_features)
         layers: List[nn.Module] = []
         self._block_ends: List[int] = []  # index in `features` after each block's max-pool
         prev = in_channels
@@ -90,26 +86,15 @@ class VGG(Backbone):
             self.features[i] = FrozenBatchNorm2d.convert_frozen_batchnorm(layer)
         return self
 
-    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """
-        Args:
-            x: images, ``N x C x H x W`` (H, W multiples of 32 for exact strides).
-
-        Returns:
-            dict name -> ``N x C_name x H/stride x W/stride`` for each of ``out_features``.
-        """
-        outputs = {}
+    def stages(self) -> Iterator[Tuple[str, nn.Module]]:
+        """Block k (conv layers + max-pool) is stage ``res{k}``; blocks past the last output were
+        not built."""
         start = 0
         for k, end in enumerate(self._block_ends):
             if start >= len(self.features):
-                break
-            x = self.features[start:end](x)
+                return
+            yield f"res{k + 1}", self.features[start:end]
             start = end
-            name = f"res{k + 1}"
-            if name in self._out_features:
-                outputs[name] = x
-        return outputs
-
 
 
 @BACKBONE_REGISTRY.register()

@@ -4,7 +4,6 @@ C sits behind the gradient-reversal layer (owned by :class:`OccPoseInstanceHeads
 learns to classify, E_C and the detectors before it learn to confuse it.
 """
 
-from typing import Dict
 
 import fvcore.nn.weight_init as weight_init
 import torch
@@ -16,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..domains import DOMAIN_LABELS
+from .head_base import WeightedLossHead
 
 __all__ = [
     "DOMAIN_HEAD_REGISTRY",
@@ -53,32 +53,15 @@ def domain_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, labels, reduction="mean")
 
 
-class BaseDomainHead(nn.Module):
-    """C base: subclasses define ``layers``; this class owns the weighted loss."""
+class BaseDomainHead(WeightedLossHead):
+    """C base: ``layers`` maps ``R x D x P x P`` features to ``(R,)`` logits of the "pd" domain;
+    ``losses(logits, labels)`` is ``{"loss_domain": beta * BCE}`` (:func:`domain_loss`)."""
 
-    @configurable
-    def __init__(self, *, loss_weight: float = 1.0):
-        """
-        Args:
-            loss_weight: beta of Eq. (3), multiplied onto the BCE loss.
-        """
-        super().__init__()
-        self.loss_weight = loss_weight
+    cfg_node = "DOMAIN_HEAD"
+    loss_name = "loss_domain"
 
-    @classmethod
-    def from_config(cls, cfg, input_shape: ShapeSpec):
-        return {"loss_weight": cfg.MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT}
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``R x D x P x P`` features -> ``(R,)`` logits of the "pd" domain."""
-        return self.layers(x)
-
-    def losses(self, logits: torch.Tensor, labels: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """``{"loss_domain": beta * BCE}``; see :func:`domain_loss`."""
-        return {"loss_domain": self.loss_weight * domain_loss(logits, labels)}
-
-    def layers(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return domain_loss(logits, labels)
 
 
 @DOMAIN_HEAD_REGISTRY.register()
@@ -107,10 +90,8 @@ class ConvDomainClassifier(BaseDomainHead):
 
     @classmethod
     def from_config(cls, cfg, input_shape: ShapeSpec):
-        ret = super().from_config(cfg, input_shape)
-        d = cfg.MODEL.OCCPOSE.DOMAIN_HEAD
-        ret.update(input_shape=input_shape, conv_dim=d.CONV_DIM, fc_dim=d.FC_DIM)
-        return ret
+        return {**super().from_config(cfg, input_shape),
+                "fc_dim": cfg.MODEL.OCCPOSE.DOMAIN_HEAD.FC_DIM}
 
     def layers(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv2(self.conv1(x)).mean(dim=(2, 3))

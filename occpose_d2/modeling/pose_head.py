@@ -7,18 +7,17 @@ averaged over the joints that count.
 """
 
 import math
-from typing import Dict, Tuple
+from typing import Tuple
 
-import fvcore.nn.weight_init as weight_init
 import torch
 from detectron2.config import configurable
 from detectron2.layers import Conv2d, ConvTranspose2d, ShapeSpec
 from detectron2.structures import Keypoints
 from detectron2.utils.registry import Registry
-from torch import nn
 from torch.nn import functional as F
 
 from ..keypoints import NUM_KEYPOINTS
+from .head_base import WeightedLossHead, init_head
 
 __all__ = [
     "POSE_HEAD_REGISTRY",
@@ -152,8 +151,13 @@ def decode_heatmaps(heatmaps: torch.Tensor, boxes: torch.Tensor, loss_type: str)
     return out
 
 
-class BasePoseHead(nn.Module):
-    """Pose head base: subclasses define ``layers``; this class owns the weighted loss."""
+class BasePoseHead(WeightedLossHead):
+    """Pose head base: ``layers`` maps ``R x C x M x M`` masked features to heatmaps (resized to
+    ``R x K x S x S``); ``losses(heatmaps, keypoints, boxes)`` is ``{"loss_pose": gamma *
+    pose_loss}`` (:func:`pose_loss`)."""
+
+    cfg_node = "POSE_HEAD"
+    loss_name = "loss_pose"
 
     @configurable
     def __init__(
@@ -168,23 +172,18 @@ class BasePoseHead(nn.Module):
             sigma: Gaussian standard deviation for "mse", in heatmap cells.
             loss_weight: gamma of Eq. (3).
         """
-        super().__init__()
+        super().__init__(loss_weight=loss_weight)
         self.num_keypoints = num_keypoints
         self.heatmap_size = heatmap_size
         self.loss_type = loss_type
         self.sigma = sigma
-        self.loss_weight = loss_weight
 
     @classmethod
     def from_config(cls, cfg, input_shape: ShapeSpec):
         p = cfg.MODEL.OCCPOSE.POSE_HEAD
-        return {
-            "num_keypoints": NUM_KEYPOINTS,
-            "heatmap_size": p.HEATMAP_SIZE,
-            "loss_type": p.LOSS_TYPE,
-            "sigma": p.HEATMAP_SIGMA,
-            "loss_weight": p.LOSS_WEIGHT,
-        }
+        return {**super().from_config(cfg, input_shape), "num_keypoints": NUM_KEYPOINTS,
+                "heatmap_size": p.HEATMAP_SIZE, "loss_type": p.LOSS_TYPE,
+                "sigma": p.HEATMAP_SIGMA}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``R x C x M x M`` masked features -> ``R x K x S x S`` heatmaps."""
@@ -193,15 +192,9 @@ class BasePoseHead(nn.Module):
             x = F.interpolate(x, size=self.heatmap_size, mode="bilinear", align_corners=False)
         return x
 
-    def losses(
-        self, heatmaps: torch.Tensor, keypoints: torch.Tensor, boxes: torch.Tensor
-    ) -> Dict[str, torch.Tensor]:
-        """``{"loss_pose": gamma * pose_loss}``; see :func:`pose_loss`."""
-        loss = pose_loss(heatmaps, keypoints, boxes, self.loss_type, self.sigma)
-        return {"loss_pose": self.loss_weight * loss}
-
-    def layers(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+    def loss(self, heatmaps: torch.Tensor, keypoints: torch.Tensor, boxes: torch.Tensor
+             ) -> torch.Tensor:
+        return pose_loss(heatmaps, keypoints, boxes, self.loss_type, self.sigma)
 
 
 @POSE_HEAD_REGISTRY.register()
@@ -224,16 +217,7 @@ class EncoderDecoderPoseHead(BasePoseHead):
         self.dec2 = Conv2d(c, c, 3, padding=1, activation=F.relu)
         self.dec1 = Conv2d(c, c, 3, padding=1, activation=F.relu)
         self.predictor = ConvTranspose2d(c, self.num_keypoints, 4, stride=2, padding=1)
-        for layer in (self.enc1, self.enc2, self.enc3, self.dec2, self.dec1):
-            weight_init.c2_msra_fill(layer)
-        nn.init.normal_(self.predictor.weight, std=0.001)
-        nn.init.constant_(self.predictor.bias, 0.0)
-
-    @classmethod
-    def from_config(cls, cfg, input_shape: ShapeSpec):
-        ret = super().from_config(cfg, input_shape)
-        ret.update(input_shape=input_shape, conv_dim=cfg.MODEL.OCCPOSE.POSE_HEAD.CONV_DIM)
-        return ret
+        init_head((self.enc1, self.enc2, self.enc3, self.dec2, self.dec1), self.predictor)
 
     def layers(self, x: torch.Tensor) -> torch.Tensor:
         e1 = self.enc1(x)

@@ -1,15 +1,15 @@
 """Segmentation decoder D_Seg: F_DI -> visible-mask logits at twice the pooler resolution."""
 
-from typing import Dict, List
+from typing import List
 
-import fvcore.nn.weight_init as weight_init
 import torch
 from detectron2.config import configurable
 from detectron2.layers import Conv2d, ConvTranspose2d, ShapeSpec, cat
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.registry import Registry
-from torch import nn
 from torch.nn import functional as F
+
+from .head_base import WeightedLossHead, init_head
 
 __all__ = [
     "SEG_HEAD_REGISTRY",
@@ -60,32 +60,16 @@ def seg_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits[:, 0], targets, reduction="mean")
 
 
-class BaseSegHead(nn.Module):
-    """D_Seg base: subclasses define ``layers``; this class owns the weighted loss."""
+class BaseSegHead(WeightedLossHead):
+    """D_Seg base: ``layers`` maps ``R x D x P x P`` F_DI to ``R x 1 x 2P x 2P`` visible-mask
+    logits; ``losses(logits, targets)`` is ``{"loss_seg": alpha * BCE}`` (:func:`seg_loss`,
+    targets ``R x 2P x 2P``)."""
 
-    @configurable
-    def __init__(self, *, loss_weight: float = 0.5):
-        """
-        Args:
-            loss_weight: alpha of Eq. (3), multiplied onto the BCE loss.
-        """
-        super().__init__()
-        self.loss_weight = loss_weight
+    cfg_node = "SEG_HEAD"
+    loss_name = "loss_seg"
 
-    @classmethod
-    def from_config(cls, cfg, input_shape: ShapeSpec):
-        return {"loss_weight": cfg.MODEL.OCCPOSE.SEG_HEAD.LOSS_WEIGHT}
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``R x D x P x P`` F_DI -> ``R x 1 x 2P x 2P`` visible-mask logits."""
-        return self.layers(x)
-
-    def losses(self, logits: torch.Tensor, targets: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """``{"loss_seg": alpha * BCE}`` for logits ``R x 1 x M x M``, targets ``R x M x M``."""
-        return {"loss_seg": self.loss_weight * seg_loss(logits, targets)}
-
-    def layers(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return seg_loss(logits, targets)
 
 
 @SEG_HEAD_REGISTRY.register()
@@ -103,16 +87,7 @@ class DeconvSegHead(BaseSegHead):
         self.conv = Conv2d(input_shape.channels, conv_dim, 3, padding=1, activation=F.relu)
         self.deconv = ConvTranspose2d(conv_dim, conv_dim, kernel_size=2, stride=2)
         self.predictor = Conv2d(conv_dim, 1, kernel_size=1)
-        for layer in (self.conv, self.deconv):
-            weight_init.c2_msra_fill(layer)
-        nn.init.normal_(self.predictor.weight, std=0.001)
-        nn.init.constant_(self.predictor.bias, 0.0)
-
-    @classmethod
-    def from_config(cls, cfg, input_shape: ShapeSpec):
-        ret = super().from_config(cfg, input_shape)
-        ret.update(input_shape=input_shape, conv_dim=cfg.MODEL.OCCPOSE.SEG_HEAD.CONV_DIM)
-        return ret
+        init_head((self.conv, self.deconv), self.predictor)
 
     def layers(self, x: torch.Tensor) -> torch.Tensor:
         return self.predictor(F.relu(self.deconv(self.conv(x))))

@@ -7,7 +7,6 @@ suffix. Person boxes of both domains (see ``MODEL.OCCPOSE.TRAIN_BOXES``) are poo
 detector's features into F_raw and fed to :class:`OccPoseInstanceHeads`.
 """
 
-import logging
 from typing import Dict, List, Optional
 
 import torch
@@ -23,12 +22,11 @@ from ..domains import DOMAIN_SOURCE, DOMAIN_TARGET, DOMAINS
 from .instance_heads import OccPoseInstanceHeads
 from .sampling import select_training_instances
 
-__all__ = ["OccPoseRCNN", "build_domain_detector_cfg"]
+__all__ = ["OccPoseRCNN", "build_domain_detector_cfg", "DETECTOR_LOSS_NAMES"]
 
-logger = logging.getLogger(__name__)
-
-# Top-level key prefixes of a plain D2 GeneralizedRCNN checkpoint.
-_DETECTOR_PREFIXES = ("backbone.", "proposal_generator.", "roi_heads.")
+# Losses of one domain's detector (D2's RPN and StandardROIHeads box head); in training each gets
+# the domain's suffix, e.g. "loss_cls_pd".
+DETECTOR_LOSS_NAMES = ("loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg")
 
 
 def build_domain_detector_cfg(cfg):
@@ -87,7 +85,6 @@ class OccPoseRCNN(nn.Module):
         self.test_score_thresh = test_score_thresh
         if detectors_only:
             instance_heads.requires_grad_(False)
-        self._register_load_state_dict_pre_hook(self._load_detector_checkpoint)
 
     @classmethod
     def from_config(cls, cfg):
@@ -160,13 +157,11 @@ class OccPoseRCNN(nn.Module):
         for d in DOMAINS:
             if not groups[d]:
                 continue
-            det = self.detectors[d]
             inputs = [batched_inputs[i] for i in groups[d]]
             if any("instances" not in x for x in inputs):
                 raise ValueError("OccPoseRCNN training inputs need 'instances'")
-            images = det.preprocess_image(inputs)
+            det, images, features = self._backbone_features(d, inputs)
             targets = [x["instances"].to(self.device) for x in inputs]
-            features = det.backbone(images.tensor)
             proposals, rpn_losses = det.proposal_generator(images, features, targets)
             sampled, box_losses = det.roi_heads(images, features, proposals, targets)
             losses.update({f"{k}_{d}": v for k, v in {**rpn_losses, **box_losses}.items()})
@@ -185,17 +180,21 @@ class OccPoseRCNN(nn.Module):
             losses.update(self.instance_heads(torch.cat(pooled), instances, domains))
         return losses
 
+    def _backbone_features(self, domain: str, inputs: List[dict]):
+        """One domain's detector, its preprocessed ``ImageList`` of ``inputs`` and the backbone
+        features ``{name: N x C x H x W}``."""
+        det = self.detectors[domain]
+        images = det.preprocess_image(inputs)
+        return det, images, det.backbone(images.tensor)
+
     def _add_absent_domain_losses(self, losses: Dict[str, torch.Tensor], groups) -> None:
-        """Zero losses (same keys) for a domain without images in this batch, tied to all of its
-        detector's parameters so DDP sees every parameter take part."""
-        present = [d for d in DOMAINS if groups[d]]
+        """Zero :data:`DETECTOR_LOSS_NAMES` losses for a domain without images in this batch,
+        tied to all of its detector's parameters so DDP sees every parameter take part."""
         for d in DOMAINS:
             if groups[d]:
                 continue
             zero = sum(p.sum() for p in self.detectors[d].parameters() if p.requires_grad) * 0.0
-            suffix = f"_{present[0]}"
-            for k in [k for k in list(losses) if k.endswith(suffix)]:
-                losses[k[: -len(suffix)] + f"_{d}"] = zero
+            losses.update({f"{name}_{d}": zero for name in DETECTOR_LOSS_NAMES})
 
     def inference(
         self,
@@ -228,10 +227,7 @@ class OccPoseRCNN(nn.Module):
         for d, idxs in self._group_by_domain(batched_inputs).items():
             if not idxs:
                 continue
-            det = self.detectors[d]
-            inputs = [batched_inputs[i] for i in idxs]
-            images = det.preprocess_image(inputs)
-            features = det.backbone(images.tensor)
+            det, images, features = self._backbone_features(d, [batched_inputs[i] for i in idxs])
             if detected_instances is None:
                 proposals, _ = det.proposal_generator(images, features, None)
                 found, _ = det.roi_heads(images, features, proposals, None)
@@ -266,29 +262,3 @@ class OccPoseRCNN(nn.Module):
         out.pred_classes = (given.pred_classes.to(self.device) if given.has("pred_classes")
                             else torch.zeros(n, dtype=torch.long, device=self.device))
         return out
-
-    def _load_detector_checkpoint(self, state_dict, prefix, *args) -> None:
-        """State-dict pre-hook: a plain D2 detector checkpoint (``backbone.*``,
-        ``proposal_generator.*``, ``roi_heads.*``) loads into both detectors; entries whose
-        shape does not match ours, or that we do not have (e.g. mask/keypoint heads), are
-        dropped with a log line."""
-        keys = [k for k in state_dict if k[len(prefix):].startswith(_DETECTOR_PREFIXES)
-                and k.startswith(prefix)]
-        if not keys:
-            return
-        own = self.state_dict()
-        skipped = []
-        for k in keys:
-            value = state_dict.pop(k)
-            for d in DOMAINS:
-                name = f"detectors.{d}.{k[len(prefix):]}"
-                if name not in own or tuple(own[name].shape) != tuple(value.shape):
-                    skipped.append(name)
-                    continue
-                state_dict[prefix + name] = value
-        logger.info(f"Loaded a plain detector checkpoint ({len(keys)} entries) into the "
-                    f"'pe' and 'pd' detectors.")
-        if skipped:
-            logger.info(f"Skipped {len(skipped)} detector entries absent from the model or "
-                        f"with another shape: {', '.join(sorted(skipped)[:20])}"
-                        + (" ..." if len(skipped) > 20 else ""))

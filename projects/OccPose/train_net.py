@@ -16,10 +16,10 @@ The paper's detector pre-training stage is the same command with ``MODEL.OCCPOSE
 True``; its ``model_final.pth`` then initialises the full model through ``MODEL.WEIGHTS``.
 """
 
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.engine import default_argument_parser, default_setup, launch
 
 from occpose_d2 import OccPoseTrainer, get_occpose_cfg
+from occpose_d2.engine import AtomicDetectionCheckpointer
 
 
 def setup(args):
@@ -33,7 +33,7 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = OccPoseTrainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+        AtomicDetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
             cfg.MODEL.WEIGHTS, resume=args.resume
         )
         return OccPoseTrainer.test(cfg, model)

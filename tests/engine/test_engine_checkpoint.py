@@ -1,13 +1,18 @@
-"""Atomic checkpoints: a save killed half-way leaves the previous checkpoint and tag usable."""
+"""occpose_d2's checkpointer: a save killed half-way leaves the previous checkpoint and tag
+usable; a plain D2 detector checkpoint loads into both detectors."""
 
+import logging
 import os
 
 import pytest
 import torch
+from common import build_tiny_model, get_tiny_cfg
+from detectron2.modeling import build_model
 from torch import nn
 
 from occpose_d2.engine import AtomicDetectionCheckpointer, atomic_write
 from occpose_d2.engine import checkpoint as checkpoint_module
+from occpose_d2.modeling import build_domain_detector_cfg
 
 
 class _Killed(BaseException):
@@ -52,3 +57,30 @@ def test_killed_save_leaves_previous_checkpoint_and_tag(tmp_path, monkeypatch):
 
     ckpt.save("model_0000002", iteration=2)  # a later save goes through as usual
     assert ckpt.get_checkpoint_file() == str(tmp_path / "model_0000002.pth")
+
+
+def test_plain_detector_checkpoint_loads_into_both_detectors(tmp_path, caplog):
+    cfg = get_tiny_cfg()
+    torch.manual_seed(123)
+    plain = build_model(build_domain_detector_cfg(cfg))
+    state = {k: v.clone() for k, v in plain.state_dict().items()}
+    state["roi_heads.box_predictor.cls_score.weight"] = torch.zeros(5, 32)  # wrong shape
+    state["roi_heads.mask_head.predictor.weight"] = torch.zeros(1, 256, 1, 1)  # not ours
+    torch.save({"model": state}, tmp_path / "plain.pth")
+    model = build_tiny_model(cfg)
+    before = {k: v.clone() for k, v in model.state_dict().items() if "cls_score.weight" in k}
+    with caplog.at_level(logging.INFO, logger="occpose_d2.engine.checkpoint"):
+        AtomicDetectionCheckpointer(model).load(str(tmp_path / "plain.pth"))
+    assert "Skipped" in caplog.text and "cls_score.weight" in caplog.text
+    ours = model.state_dict()
+    for k, v in plain.state_dict().items():
+        for d in ("pe", "pd"):
+            if k == "roi_heads.box_predictor.cls_score.weight":  # skipped: kept ours
+                assert torch.equal(ours[f"detectors.{d}.{k}"], before[f"detectors.{d}.{k}"])
+            else:
+                assert torch.equal(ours[f"detectors.{d}.{k}"], v), k
+    # Our own checkpoints still round-trip by key.
+    torch.save({"model": model.state_dict()}, tmp_path / "ours.pth")
+    other = build_tiny_model(cfg, seed=5)
+    AtomicDetectionCheckpointer(other).load(str(tmp_path / "ours.pth"))
+    assert all(torch.equal(v, other.state_dict()[k]) for k, v in model.state_dict().items())

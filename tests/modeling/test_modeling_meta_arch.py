@@ -1,20 +1,18 @@
-"""OccPoseRCNN end to end on tiny CPU inputs: losses, outputs, modes, checkpoints, device,
+"""OccPoseRCNN end to end on tiny CPU inputs: losses, outputs, modes, device,
 learning."""
 
-import logging
 import os
 import re
 
 import pytest
 import torch
 from common import build_tiny_model, get_tiny_cfg, make_inputs
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 import occpose_d2
-from occpose_d2.modeling import OccPoseRCNN, build_domain_detector_cfg
+from occpose_d2.modeling import OccPoseRCNN
 
 DET_KEYS = ("loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg")
 LOSS_KEYS = {f"{k}_{d}" for k in DET_KEYS for d in ("pe", "pd")} | {
@@ -139,33 +137,6 @@ def test_device_comes_from_cfg():
             if name.endswith(".py"):
                 with open(os.path.join(folder, name)) as f:
                     assert not re.search(r"\.cuda\(", f.read()), name
-
-
-def test_plain_detector_checkpoint_loads_into_both_detectors(tmp_path, caplog):
-    cfg = get_tiny_cfg()
-    torch.manual_seed(123)
-    plain = build_model(build_domain_detector_cfg(cfg))
-    state = {k: v.clone() for k, v in plain.state_dict().items()}
-    state["roi_heads.box_predictor.cls_score.weight"] = torch.zeros(5, 32)  # wrong shape
-    state["roi_heads.mask_head.predictor.weight"] = torch.zeros(1, 256, 1, 1)  # not ours
-    torch.save({"model": state}, tmp_path / "plain.pth")
-    model = build_tiny_model(cfg)
-    before = {k: v.clone() for k, v in model.state_dict().items() if "cls_score.weight" in k}
-    with caplog.at_level(logging.INFO, logger="occpose_d2.modeling.meta_arch"):
-        DetectionCheckpointer(model).load(str(tmp_path / "plain.pth"))
-    assert "Skipped" in caplog.text and "cls_score.weight" in caplog.text
-    ours = model.state_dict()
-    for k, v in plain.state_dict().items():
-        for d in ("pe", "pd"):
-            if k == "roi_heads.box_predictor.cls_score.weight":  # skipped: kept ours
-                assert torch.equal(ours[f"detectors.{d}.{k}"], before[f"detectors.{d}.{k}"])
-            else:
-                assert torch.equal(ours[f"detectors.{d}.{k}"], v), k
-    # Our own checkpoints still round-trip by key.
-    torch.save({"model": model.state_dict()}, tmp_path / "ours.pth")
-    other = build_tiny_model(cfg, seed=5)
-    DetectionCheckpointer(other).load(str(tmp_path / "ours.pth"))
-    assert all(torch.equal(v, other.state_dict()[k]) for k, v in model.state_dict().items())
 
 
 def test_shared_detectors_and_detectors_only():

@@ -20,10 +20,7 @@ from occpose_d2.evaluation import (
     evaluate_miss_rate,
 )
 from occpose_d2.evaluation.citypersons import main
-from occpose_d2.evaluation.citypersons_evaluation import (
-    load_citypersons_gt,
-    load_detections_json,
-)
+from occpose_d2.evaluation.citypersons_evaluation import load_citypersons_gt, load_detections_json
 
 MAT = os.path.join(ASSETS, "citypersons", "anno_val.mat")
 B1 = os.path.join(ASSETS, "citypersons", "b1_drop30pct.json")

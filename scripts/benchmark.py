@@ -45,6 +45,7 @@ from torch import nn
 import occpose_d2.modeling  # noqa: F401  (registers OccPoseRCNN, its heads and backbones)
 from occpose_d2.config import add_occpose_config, validate_occpose_config
 from occpose_d2.data.synthetic.instances import person_instances
+from occpose_d2.domains import DOMAIN_SOURCE, DOMAIN_TARGET
 from occpose_d2.keypoints import NUM_KEYPOINTS
 
 _DETECTOR_PARTS = ("backbone", "proposal_generator", "roi_heads")
@@ -82,7 +83,7 @@ def setup_cfgs(args: argparse.Namespace) -> Tuple[CfgNode, CfgNode]:
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
     # Infer with the "pe" detector: built first from the same seed, its weights equal those of
     # D2's detector, so both models return the same boxes and their heads see as many.
-    cfg.MODEL.OCCPOSE.TEST_DOMAIN = "pe"
+    cfg.MODEL.OCCPOSE.TEST_DOMAIN = DOMAIN_SOURCE
     cfg.TEST.DETECTIONS_PER_IMAGE = args.detections
     validate_occpose_config(cfg)
     if cfg.MODEL.META_ARCHITECTURE not in META_ARCH_REGISTRY:
@@ -163,9 +164,10 @@ def make_inputs(args: argparse.Namespace, train: bool, occpose: bool) -> List[Li
             image = torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g)
             d = {"image": image, "height": h, "width": w}
             if train:
-                domain = "pe" if i % 2 == 0 else "pd"
+                domain = DOMAIN_SOURCE if i % 2 == 0 else DOMAIN_TARGET
                 d["instances"] = _person_instances(
-                    g, h, w, args.instances, domain, with_keypoints=domain == "pe" or not occpose)
+                    g, h, w, args.instances, domain,
+                    with_keypoints=domain == DOMAIN_SOURCE or not occpose)
                 if occpose:
                     d["domain"] = domain
             batch.append(d)
@@ -264,7 +266,7 @@ def print_params(cfg: CfgNode, base: CfgNode) -> None:
         for name, n, _ in rows:
             print(f"  {label:<14s} {name:<44s} {n / 1e6:9.3f}")
         print(f"  {label:<14s} {'total':<44s} {count(model) / 1e6:9.3f}")
-    if occ.detectors["pe"] is occ.detectors["pd"]:
+    if occ.detectors[DOMAIN_SOURCE] is occ.detectors[DOMAIN_TARGET]:
         print("  (MODEL.OCCPOSE.SHARE_DETECTORS: one detector, listed as 'pe', serves both "
               "domains)")
     heads = [(name, n) for name, n, is_det in occ_rows if not is_det]

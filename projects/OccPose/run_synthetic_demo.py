@@ -24,6 +24,7 @@ from detectron2.engine import default_setup
 from detectron2.utils import comm
 
 from occpose_d2 import OccPosePredictor, OccPoseTrainer, get_occpose_cfg
+from occpose_d2.domains import DOMAIN_TARGET
 from occpose_d2.visualization import draw_fig3
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -74,7 +75,7 @@ def draw_figures(cfg, out_dir: str, count: int) -> str:
     dicts = [d for d in DatasetCatalog.get("synth_pd_val_kp") if d["annotations"]][:count]
     for d in dicts:
         image = read_image(d["file_name"], format="BGR")
-        pred = predictor(image, domain="pd")["instances"].to("cpu")
+        pred = predictor(image, domain=DOMAIN_TARGET)["instances"].to("cpu")
         drawn = draw_fig3(image[:, :, ::-1], predictions=pred, gt_annotations=d["annotations"])
         cv2.imwrite(os.path.join(fig_dir, os.path.basename(d["file_name"])), drawn[:, :, ::-1])
     return fig_dir

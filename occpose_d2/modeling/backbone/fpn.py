@@ -1,13 +1,15 @@
 """What our bottom-up backbones share: stage names, the stage-by-stage forward and the FPN."""
 
-from typing import Dict, Iterator, Sequence, Tuple
+from typing import Any, Dict, Iterator, Sequence, Tuple
 
 import torch
+from detectron2.config import CfgNode
+from detectron2.layers import ShapeSpec
 from detectron2.modeling.backbone import FPN, Backbone
 from detectron2.modeling.backbone.fpn import LastLevelMaxPool
 from torch import nn
 
-__all__ = ["fpn_with_p6", "STAGE_NAMES", "StagedBackbone"]
+__all__ = ["fpn_with_p6", "STAGE_NAMES", "StagedBackbone", "common_backbone_args"]
 
 # Stage outputs of a bottom-up backbone, strides 4, 8, 16, 32 pixels (the names of D2's ResNets).
 STAGE_NAMES = ("res2", "res3", "res4", "res5")
@@ -45,6 +47,13 @@ class StagedBackbone(Backbone):
             if name in self._out_features:
                 outputs[name] = x
         return outputs
+
+
+def common_backbone_args(node: CfgNode, input_shape: ShapeSpec) -> Dict[str, Any]:
+    """The arguments every :class:`StagedBackbone` takes, from its config node (``NORM``,
+    ``OUT_FEATURES``) and the input's channels."""
+    return {"in_channels": input_shape.channels, "norm": node.NORM,
+            "out_features": node.OUT_FEATURES}
 
 
 def fpn_with_p6(bottom_up: Backbone, cfg) -> FPN:

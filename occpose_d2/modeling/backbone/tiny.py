@@ -14,7 +14,7 @@ from detectron2.layers import Conv2d, ShapeSpec, get_norm
 from detectron2.modeling.backbone import BACKBONE_REGISTRY, FPN
 from torch import nn
 
-from .fpn import STAGE_NAMES, StagedBackbone, fpn_with_p6
+from .fpn import STAGE_NAMES, StagedBackbone, common_backbone_args, fpn_with_p6
 
 __all__ = ["TinyConvNet", "build_occpose_tiny_backbone", "build_occpose_tiny_fpn_backbone"]
 
@@ -83,14 +83,8 @@ class TinyConvNet(StagedBackbone):
 def build_occpose_tiny_backbone(cfg, input_shape: ShapeSpec) -> TinyConvNet:
     """The bottom-up :class:`TinyConvNet` from ``MODEL.OCCPOSE_TINY``."""
     c = cfg.MODEL.OCCPOSE_TINY
-    return TinyConvNet(
-        in_channels=input_shape.channels,
-        stem_channels=c.STEM_CHANNELS,
-        stage_channels=c.STAGE_CHANNELS,
-        convs_per_stage=c.CONVS_PER_STAGE,
-        norm=c.NORM,
-        out_features=c.OUT_FEATURES,
-    )
+    return TinyConvNet(**common_backbone_args(c, input_shape), stem_channels=c.STEM_CHANNELS,
+                       stage_channels=c.STAGE_CHANNELS, convs_per_stage=c.CONVS_PER_STAGE)
 
 
 @BACKBONE_REGISTRY.register()

@@ -14,7 +14,7 @@ from detectron2.layers import FrozenBatchNorm2d, ShapeSpec, get_norm
 from detectron2.modeling.backbone import BACKBONE_REGISTRY, FPN
 from torch import nn
 
-from .fpn import STAGE_NAMES, StagedBackbone, fpn_with_p6
+from .fpn import STAGE_NAMES, StagedBackbone, common_backbone_args, fpn_with_p6
 
 __all__ = ["VGG", "build_vgg_backbone", "build_vgg_fpn_backbone", "VGG_DEPTHS"]
 
@@ -101,14 +101,8 @@ class VGG(StagedBackbone):
 def build_vgg_backbone(cfg, input_shape: ShapeSpec) -> VGG:
     """The bottom-up :class:`VGG` from ``MODEL.VGG`` and ``MODEL.BACKBONE.FREEZE_AT``."""
     v = cfg.MODEL.VGG
-    return VGG(
-        depth=v.DEPTH,
-        channels=v.CHANNELS,
-        norm=v.NORM,
-        out_features=v.OUT_FEATURES,
-        in_channels=input_shape.channels,
-        freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
-    )
+    return VGG(**common_backbone_args(v, input_shape), depth=v.DEPTH, channels=v.CHANNELS,
+               freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT)
 
 
 @BACKBONE_REGISTRY.register()

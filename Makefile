@@ -1,7 +1,7 @@
 # occpose_d2 developer commands. Every target sets up .venv first when needed.
 PY := .venv/bin/python
 
-.PHONY: setup test lint demo bench
+.PHONY: setup test lint demo bench ablation
 
 setup:
 	bash scripts/setup_env.sh
@@ -17,3 +17,7 @@ demo: setup
 
 bench: setup
 	$(PY) scripts/benchmark.py
+
+# The default sweep (all variants x seeds 0 1 2, 500 iterations each; about an hour on 2 cores).
+ablation: setup
+	$(PY) projects/OccPose/ablate.py --markdown benchmarks/ablation.md --json benchmarks/ablation.json

@@ -1,0 +1,237 @@
+#!/usr/bin/env python
+"""Ablation harness (``make ablation``): named variants of the synthetic demo over seeds, one
+Markdown table (mean ± std over seeds) and optionally a JSON of the same numbers.
+
+Each variant x seed is the main job (``run_synthetic_demo.py``) with the variant's config
+overrides, ``SEED k`` and a schedule scaled to ``--iters`` iterations, in its own folder
+``<output>/<variant>/seed<k>/``. A run whose ``results.json`` exists is skipped, and a run cut
+short resumes from its last checkpoint, so an interrupted sweep continues where it stopped. The
+synthetic data set is the default one (data seed 0) for every run.
+
+Example::
+
+    python projects/OccPose/ablate.py --variants full no_adaptation --seeds 0 1 2 \
+        --iters 500 --json benchmarks/ablation.json --markdown benchmarks/ablation.md
+
+Standard deviations are population ones (ddof = 0) over the seeds.
+"""
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from detectron2.config import CfgNode
+
+from occpose_d2 import get_occpose_cfg
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+CONFIG = os.path.join(REPO, "configs", "Synthetic", "OccPose-Tiny.yaml")
+DEMO = os.path.join(HERE, "run_synthetic_demo.py")
+
+_TWO_DETECTORS = ["MODEL.OCCPOSE.SHARE_DETECTORS", "False"]
+# The variants: name -> (description, config overrides on top of configs/Synthetic/OccPose-Tiny).
+VARIANTS: Dict[str, Tuple[str, List[str]]] = {
+    "full": ("two detectors + adversarial adaptation (the paper)", _TWO_DETECTORS),
+    "no_adaptation": ("two detectors, no domain loss",
+                      _TWO_DETECTORS + ["MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]),
+    "no_mask_and_predict": ("two detectors + adaptation, no Mask-and-Predict",
+                            _TWO_DETECTORS + ["MODEL.OCCPOSE.MASK_AND_PREDICT.RATIO_END", "0.0"]),
+    "shared_detector": ("one detector for both domains + adaptation",
+                        ["MODEL.OCCPOSE.SHARE_DETECTORS", "True"]),
+    "oracle": ("two detectors + adaptation, target poses supervised (upper bound)",
+               _TWO_DETECTORS + ["DATASETS.TRAIN_TARGET", "('synth_pd_train_kp',)",
+                                 "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET", "True"]),
+}
+# Iteration-valued keys scaled with SOLVER.MAX_ITER by --iters (add new schedule keys here).
+SCHEDULE_KEYS = (
+    "SOLVER.MAX_ITER",
+    "SOLVER.STEPS",
+    "SOLVER.WARMUP_ITERS",
+    "SOLVER.CHECKPOINT_PERIOD",
+    "TEST.EVAL_PERIOD",
+    "MODEL.OCCPOSE.MASK_AND_PREDICT.START_ITER",
+    "MODEL.OCCPOSE.MASK_AND_PREDICT.END_ITER",
+    "MODEL.OCCPOSE.DOMAIN_HEAD.GRL_RAMP_ITERS",
+)
+# Evaluation of every run: the two keypoint val sets, occlusion AP at the two reported ratios.
+EVAL_OVERRIDES = ["DATASETS.TEST", "('synth_pe_val', 'synth_pd_val_kp')",
+                  "TEST.OCCLUSION_RATIOS", "[0.5, 0.7]"]
+# JSON metric name -> (table header, path in a run's results.json).
+METRICS: Dict[str, Tuple[str, Tuple[str, ...]]] = {
+    "source_ap": ("source AP", ("synth_pe_val", "keypoints", "AP")),
+    "target_ap": ("target AP", ("synth_pd_val_kp", "keypoints", "AP")),
+    "target_occlusion_ap_50": ("target occl. AP@50", ("synth_pd_val_kp", "occlusion_ap", "AP@50%")),
+    "target_occlusion_ap_70": ("target occl. AP@70", ("synth_pd_val_kp", "occlusion_ap", "AP@70%")),
+    "target_ap_gt_boxes": ("target AP, GT boxes",
+                           ("synth_pd_val_kp", "visibility_ap", "AP_gt_boxes")),
+    "target_ap_vis_ge_09": ("vis >= 0.9", ("synth_pd_val_kp", "visibility_ap", "AP_vis_ge_09")),
+    "target_ap_vis_065_09": ("vis 0.65-0.9",
+                             ("synth_pd_val_kp", "visibility_ap", "AP_vis_065_09")),
+    "target_ap_vis_lt_065": ("vis < 0.65", ("synth_pd_val_kp", "visibility_ap", "AP_vis_lt_065")),
+    "target_ap_person_occluded": ("occluded by a person",
+                                  ("synth_pd_val_kp", "visibility_ap", "AP_person_occluded")),
+}
+RESULTS_FILE = "results.json"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
+                        help="training seeds (config SEED)")
+    parser.add_argument("--iters", type=int, default=500,
+                        help="iterations per run; every schedule key is scaled to it")
+    parser.add_argument("--output", default=os.path.join(REPO, "output", "ablation"))
+    parser.add_argument("--markdown", default=None, help="table file (default OUTPUT/ablation.md)")
+    parser.add_argument("--json", default=None, help="also write the numbers as JSON here")
+    parser.add_argument("opts", nargs=argparse.REMAINDER,
+                        help="config overrides KEY VALUE for every run")
+    return parser.parse_args(argv)
+
+
+def scaled_schedule(cfg: CfgNode, iters: int) -> List[str]:
+    """``KEY VALUE`` overrides that scale every :data:`SCHEDULE_KEYS` entry of ``cfg`` by
+    ``iters / SOLVER.MAX_ITER`` (rounded; a positive value stays >= 1, 0 stays 0; a list of
+    iterations such as ``SOLVER.STEPS`` keeps its distinct values below ``iters``)."""
+    factor = iters / cfg.SOLVER.MAX_ITER
+
+    def scale(v: int) -> int:
+        return max(1, int(round(v * factor))) if v > 0 else 0
+
+    out = []
+    for key in SCHEDULE_KEYS:
+        node = cfg
+        for part in key.split("."):
+            node = node[part]
+        if isinstance(node, (tuple, list)):
+            value = tuple(sorted({scale(v) for v in node if scale(v) < iters}))
+        else:
+            value = scale(node)
+        out += [key, str(value)]
+    return out
+
+
+def run_overrides(variant: str, seed: int, iters: int, opts: Sequence[str]) -> List[str]:
+    """Config overrides of one run: variant, evaluation, user ``opts``, seed, scaled schedule."""
+    base = VARIANTS[variant][1] + EVAL_OVERRIDES + list(opts) + ["SEED", str(seed)]
+    return base + scaled_schedule(get_occpose_cfg(CONFIG, base), iters)
+
+
+def run_one(out_dir: str, overrides: List[str]) -> Optional[float]:
+    """Train + evaluate one run in a child process (output in ``out_dir/run.log``) unless its
+    results exist; returns the wall time in seconds (None when skipped)."""
+    if os.path.isfile(os.path.join(out_dir, RESULTS_FILE)):
+        return None
+    os.makedirs(out_dir, exist_ok=True)
+    start = time.perf_counter()
+    cmd = [sys.executable, DEMO, "--output", out_dir, "--num-figures", "0"] + overrides
+    log = os.path.join(out_dir, "run.log")
+    with open(log, "a") as f:
+        code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
+    if code != 0:
+        raise RuntimeError(f"run {out_dir} failed (exit code {code}); see {log}")
+    return time.perf_counter() - start
+
+
+def _lookup(results: dict, path: Tuple[str, ...]) -> float:
+    for k in path:
+        if not isinstance(results, dict) or k not in results:
+            return float("nan")
+        results = results[k]
+    return float(results)
+
+
+def collect(output: str, variants: Sequence[str], seeds: Sequence[int]) -> Dict[str, Dict]:
+    """``{variant: {metric: {"mean", "std", "seeds": [...]}}}`` from the runs' results files
+    (population std over the seeds that finished; a metric a run lacks is left out)."""
+    table = {}
+    for variant in variants:
+        runs = []
+        for seed in seeds:
+            path = os.path.join(output, variant, f"seed{seed}", RESULTS_FILE)
+            if os.path.isfile(path):
+                with open(path) as f:
+                    runs.append(json.load(f))
+        if not runs:
+            continue
+        table[variant] = {}
+        for metric, (_, path) in METRICS.items():
+            values = [_lookup(r, path) for r in runs]
+            values = [v for v in values if not math.isnan(v)]
+            if values:
+                mean = sum(values) / len(values)
+                std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+                table[variant][metric] = {"mean": mean, "std": std, "seeds": values}
+    return table
+
+
+def gap_closed(table: Dict[str, Dict], variant: str) -> float:
+    """(variant - no_adaptation) / (oracle - no_adaptation) on mean target AP; NaN if unknown."""
+    try:
+        ap = {v: table[v]["target_ap"]["mean"] for v in (variant, "no_adaptation", "oracle")}
+    except KeyError:
+        return float("nan")
+    span = ap["oracle"] - ap["no_adaptation"]
+    return (ap[variant] - ap["no_adaptation"]) / span if span else float("nan")
+
+
+def markdown_table(table: Dict[str, Dict], header_lines: Sequence[str] = ()) -> str:
+    """One row per variant, ``mean ± std`` per metric, and the share of the gap closed."""
+    cols = ["variant", "description", "seeds"] + [h for h, _ in METRICS.values()] + ["gap closed"]
+    lines = list(header_lines) + ["| " + " | ".join(cols) + " |",
+                                  "|" + "|".join(["---"] * 2 + ["---:"] * (len(cols) - 2)) + "|"]
+    for variant, metrics in table.items():
+        n = max((len(m["seeds"]) for m in metrics.values()), default=0)
+        cells = [variant, VARIANTS.get(variant, ("", []))[0], str(n)]
+        for metric in METRICS:
+            m = metrics.get(metric)
+            cells.append(f"{m['mean']:.2f} ± {m['std']:.2f}" if m else "-")
+        gap = gap_closed(table, variant)
+        cells.append("-" if math.isnan(gap) else f"{100 * gap:.0f}%")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    times = []
+    total_start = time.perf_counter()
+    for variant in args.variants:
+        for seed in args.seeds:
+            out_dir = os.path.join(args.output, variant, f"seed{seed}")
+            seconds = run_one(out_dir, run_overrides(variant, seed, args.iters, args.opts))
+            if seconds is None:
+                print(f"{variant}/seed{seed}: done before, skipped", flush=True)
+            else:
+                times.append(seconds)
+                print(f"{variant}/seed{seed}: {seconds / 60:.1f} min", flush=True)
+    total = time.perf_counter() - total_start
+    print(f"total: {total / 60:.1f} min for {len(times)} run(s) trained", flush=True)
+    table = collect(args.output, args.variants, args.seeds)
+    header = [
+        f"Ablation: configs/Synthetic/OccPose-Tiny.yaml, {args.iters} iterations (schedule "
+        f"scaled), seeds {' '.join(map(str, args.seeds))}; mean ± population std over seeds; "
+        "13-kp OKS AP (%); gap closed = (variant - no_adaptation) / (oracle - no_adaptation) "
+        "on target AP.", "",
+    ]
+    text = markdown_table(table, header)
+    md_path = args.markdown or os.path.join(args.output, "ablation.md")
+    os.makedirs(os.path.dirname(os.path.abspath(md_path)), exist_ok=True)
+    with open(md_path, "w") as f:
+        f.write(text)
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(table, f, indent=1)
+    print("\n" + text)
+    print(f"table: {md_path}" + (f", json: {args.json}" if args.json else ""))
+
+
+if __name__ == "__main__":
+    main()

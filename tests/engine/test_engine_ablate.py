@@ -1,0 +1,90 @@
+"""projects/OccPose/ablate.py: schedule scaling, statistics, and a tiny sweep that resumes."""
+
+import importlib.util
+import json
+import os
+
+import pytest
+
+from occpose_d2 import get_occpose_cfg
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def ablate():
+    path = os.path.join(REPO, "projects", "OccPose", "ablate.py")
+    spec = importlib.util.spec_from_file_location("occpose_ablate_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_schedule_scales_every_key_with_max_iter(ablate):
+    overrides = ablate.run_overrides("no_adaptation", 2, 500, ["SOLVER.WARMUP_ITERS", "300"])
+    cfg = get_occpose_cfg(ablate.CONFIG, overrides)
+    assert cfg.SEED == 2 and cfg.MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT == 0.0
+    assert not cfg.MODEL.OCCPOSE.SHARE_DETECTORS  # the tiny config shares; variants say so
+    # OccPose-Tiny: 1500 iterations, steps (1000, 1300), checkpoints every 500, M&P until 400,
+    # GRL ramp over 1500; user overrides are scaled too (warm-up 300 -> 100)
+    assert cfg.SOLVER.MAX_ITER == 500 and tuple(cfg.SOLVER.STEPS) == (333, 433)
+    assert cfg.SOLVER.WARMUP_ITERS == 100 and cfg.SOLVER.CHECKPOINT_PERIOD == 167
+    assert cfg.MODEL.OCCPOSE.MASK_AND_PREDICT.END_ITER == 133
+    assert cfg.MODEL.OCCPOSE.DOMAIN_HEAD.GRL_RAMP_ITERS == 500
+    assert cfg.TEST.EVAL_PERIOD == 0
+    short = get_occpose_cfg(ablate.CONFIG, ablate.run_overrides("full", 0, 3, []))
+    assert tuple(short.SOLVER.STEPS) == (2,) and short.SOLVER.WARMUP_ITERS == 1
+    oracle = get_occpose_cfg(ablate.CONFIG, ablate.run_overrides("oracle", 0, 500, []))
+    assert oracle.DATASETS.TRAIN_TARGET == ("synth_pd_train_kp",)
+    assert oracle.MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET
+
+
+def _fake_run(root, variant, seed, target_ap):
+    out = os.path.join(root, variant, f"seed{seed}")
+    os.makedirs(out)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"synth_pd_val_kp": {"keypoints": {"AP": target_ap},
+                                       "visibility_ap": {"AP_vis_lt_065": 1.0}}}, f)
+
+
+def test_statistics_and_gap_closed(ablate, tmp_path):
+    for variant, aps in (("no_adaptation", (10.0, 14.0)), ("full", (20.0, 30.0)),
+                         ("oracle", (50.0, 50.0))):
+        for seed, ap in enumerate(aps):
+            _fake_run(str(tmp_path), variant, seed, ap)
+    table = ablate.collect(str(tmp_path), ["full", "no_adaptation", "oracle", "shared_detector"],
+                           [0, 1, 2])
+    assert list(table) == ["full", "no_adaptation", "oracle"]
+    assert table["full"]["target_ap"] == {"mean": 25.0, "std": 5.0, "seeds": [20.0, 30.0]}
+    assert set(table["full"]) == {"target_ap", "target_ap_vis_lt_065"}
+    assert ablate.gap_closed(table, "full") == pytest.approx((25 - 12) / (50 - 12))
+    text = ablate.markdown_table(table)
+    row = next(line for line in text.splitlines() if line.startswith("| full |"))
+    assert "25.00 ± 5.00" in row and row.endswith("| 34% |")
+
+
+def test_tiny_sweep_writes_table_and_json_and_resumes(ablate, synthetic_root, tmp_path, capsys):
+    out, js, md = str(tmp_path / "abl"), str(tmp_path / "a.json"), str(tmp_path / "a.md")
+    argv = ["--variants", "full", "no_adaptation", "--seeds", "0", "--iters", "3",
+            "--output", out, "--json", js, "--markdown", md,
+            "INPUT.MIN_SIZE_TRAIN", "(96,)", "INPUT.MIN_SIZE_TEST", "96",
+            "DATALOADER.NUM_WORKERS", "0"]
+    ablate.main(argv)
+    with open(js) as f:
+        table = json.load(f)
+    assert list(table) == ["full", "no_adaptation"]
+    for metrics in table.values():
+        for name in ("source_ap", "target_ap", "target_occlusion_ap_50", "target_ap_gt_boxes",
+                     "target_ap_vis_lt_065", "target_ap_vis_065_09", "target_ap_vis_ge_09"):
+            assert set(metrics[name]) == {"mean", "std", "seeds"}
+            assert len(metrics[name]["seeds"]) == 1
+    with open(md) as f:
+        rows = [line.split(" | ")[0] for line in f if line.startswith("| ")]
+    assert rows == ["| variant", "| full", "| no_adaptation"]
+    results = os.path.join(out, "full", "seed0", "results.json")
+    stamp = os.path.getmtime(results)
+    capsys.readouterr()
+    ablate.main(argv)
+    printed = capsys.readouterr().out
+    assert printed.count("done before, skipped") == 2 and "0 run(s) trained" in printed
+    assert os.path.getmtime(results) == stamp

@@ -46,7 +46,9 @@ import occpose_d2.modeling  # noqa: F401  (registers OccPoseRCNN, its heads and 
 from occpose_d2.config import add_occpose_config, validate_occpose_config
 from occpose_d2.data.synthetic.instances import person_instances
 from occpose_d2.domains import DOMAIN_SOURCE, DOMAIN_TARGET
+from occpose_d2.engine import modules_of_type
 from occpose_d2.keypoints import NUM_KEYPOINTS
+from occpose_d2.modeling import MaskAndPredict
 
 _DETECTOR_PARTS = ("backbone", "proposal_generator", "roi_heads")
 
@@ -223,8 +225,9 @@ def measure(cfg: CfgNode, args: argparse.Namespace, train: bool) -> Dict[str, fl
     model = build_model(cfg)
     calibrate_norms(model, cfg, 256, 256)
     model.train(train)
-    if occpose and train and hasattr(model, "set_mask_ratio"):
-        model.set_mask_ratio(0.3)
+    if train:
+        for masking in modules_of_type(model, MaskAndPredict):
+            masking.set_ratio(0.3)
     # lr 0: every step sees the same weights (stable timing); the update's cost is still paid.
     opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9) if train else None
     batches = make_inputs(args, train, occpose)

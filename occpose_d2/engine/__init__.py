@@ -6,7 +6,7 @@ from .hooks import (
     GRLScheduleHook,
     grl_lambda_at,
     mask_ratio_at,
-    unwrap_model,
+    modules_of_type,
 )
 from .predictor import OccPosePredictor
 from .trainer import OccPoseTrainer
@@ -20,5 +20,5 @@ __all__ = [
     "atomic_write",
     "grl_lambda_at",
     "mask_ratio_at",
-    "unwrap_model",
+    "modules_of_type",
 ]

@@ -1,22 +1,29 @@
 """Training hooks: curriculum masking (Mask and Predict) and the gradient-reversal schedule.
 
 Both hooks compute their value from ``trainer.iter`` alone, so a run resumed from a checkpoint
-continues with exactly the value it would have had without the interruption.
+continues with exactly the value it would have had without the interruption. They set it on every
+module of the matching type in the trainer's model (``OccPoseRCNN``, a stock ``GeneralizedRCNN``
+with ``OccPoseROIHeads``, either inside DistributedDataParallel), and put it into the event storage
+(``occpose/mask_ratio``, ``occpose/grl_lambda``); a model without such a module (no domain head:
+no gradient reversal) has nothing to set.
 """
 
 import logging
 import math
+from typing import List, Type, TypeVar
 
 from detectron2.config import CfgNode
 from detectron2.engine import HookBase
 from torch import nn
 
+from ..modeling import GradientReversal, MaskAndPredict
+
 __all__ = [
     "mask_ratio_at",
     "grl_lambda_at",
+    "modules_of_type",
     "CurriculumMaskingHook",
     "GRLScheduleHook",
-    "unwrap_model",
     "MASK_RATIO_SCHEDULES",
     "GRL_SCHEDULES",
 ]
@@ -28,10 +35,12 @@ GRL_SCHEDULES = ("constant", "ramp")
 
 logger = logging.getLogger(__name__)
 
+M = TypeVar("M", bound=nn.Module)
 
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The model inside a DistributedDataParallel wrapper (or the model itself)."""
-    return model.module if hasattr(model, "module") else model
+
+def modules_of_type(model: nn.Module, kind: Type[M]) -> List[M]:
+    """Every submodule of ``model`` (wrapped or not) that is a ``kind``."""
+    return [m for m in model.modules() if isinstance(m, kind)]
 
 
 def mask_ratio_at(
@@ -78,7 +87,7 @@ def grl_lambda_at(iteration: int, *, lam: float, schedule: str, ramp_iters: int)
 
 
 class CurriculumMaskingHook(HookBase):
-    """Sets the model's Mask-and-Predict ratio from the iteration before every step."""
+    """Sets the ratio of every :class:`MaskAndPredict` from the iteration before every step."""
 
     def __init__(self, **schedule):
         """
@@ -112,11 +121,13 @@ class CurriculumMaskingHook(HookBase):
         )
 
     def before_step(self):
-        unwrap_model(self.trainer.model).set_mask_ratio(self.ratio(self.trainer.iter))
+        _apply(self.trainer, MaskAndPredict, "set_ratio", "occpose/mask_ratio",
+               self.ratio(self.trainer.iter))
 
 
 class GRLScheduleHook(HookBase):
-    """Sets the model's gradient-reversal strength from the iteration before every step."""
+    """Sets the strength of every :class:`GradientReversal` from the iteration before every
+    step."""
 
     def __init__(self, *, lam: float, schedule: str, ramp_iters: int):
         self._kwargs = dict(lam=lam, schedule=schedule, ramp_iters=ramp_iters)
@@ -130,4 +141,15 @@ class GRLScheduleHook(HookBase):
         return grl_lambda_at(iteration, **self._kwargs)
 
     def before_step(self):
-        unwrap_model(self.trainer.model).set_grl_lambda(self.value(self.trainer.iter))
+        _apply(self.trainer, GradientReversal, "set_lambda", "occpose/grl_lambda",
+               self.value(self.trainer.iter))
+
+
+def _apply(trainer, kind: Type[M], setter: str, scalar_name: str, value: float) -> None:
+    """``module.<setter>(value)`` on every ``kind`` in ``trainer.model``, and ``value`` into the
+    event storage when there was one."""
+    found = modules_of_type(trainer.model, kind)
+    for module in found:
+        getattr(module, setter)(value)
+    if found:
+        trainer.storage.put_scalar(scalar_name, value, smoothing_hint=False)

@@ -1,6 +1,5 @@
 """``build_occpose_evaluators``: the evaluators of a dataset, by its metadata ``evaluator_type``."""
 
-import inspect
 import logging
 import os
 from typing import List, Optional
@@ -21,14 +20,6 @@ __all__ = ["build_occpose_evaluators"]
 logger = logging.getLogger(__name__)
 
 
-def _supports_masking(model: Optional[nn.Module]) -> bool:
-    """Whether ``model.inference`` takes ``mask_ratio``/``mask_seed`` (``OccPoseRCNN``)."""
-    if model is None or not hasattr(model, "inference"):
-        return False
-    params = inspect.signature(model.inference).parameters
-    return "mask_ratio" in params and "mask_seed" in params
-
-
 def build_occpose_evaluators(
     cfg: CfgNode, dataset_name: str, output_dir: str, model: Optional[nn.Module] = None
 ) -> List[DatasetEvaluator]:
@@ -36,10 +27,11 @@ def build_occpose_evaluators(
 
     * ``"occpose_coco"``: :class:`COCO13Evaluator` (``TEST.KEYPOINT_OKS_SIGMAS``,
       ``TEST.DETECTIONS_PER_IMAGE``), plus :class:`VisibilityEvaluator` when every person
-      carries ``vis_ratio`` and ``model`` supports test-time masking, plus
+      carries ``vis_ratio`` and ``model`` declares ``supports_test_masking``, plus
       :class:`OcclusionEvaluator` when
       ``TEST.OCCLUSION_EVAL`` is on, ``TEST.OCCLUSION_RATIOS`` is not empty and ``model``
-      supports test-time masking (``TEST.OCCLUSION_SEED``).
+      declares ``supports_test_masking`` (``OccPoseRCNN``: its ``inference`` takes given boxes
+      and a masking ratio and seed, ``TEST.OCCLUSION_SEED``).
     * ``"citypersons"``: :class:`CityPersonsEvaluator`, plus
       :class:`CityscapesPersonRiderEvaluator` when metadata ``gt_dir`` exists.
     * ``"synth_pd"``: :class:`CityPersonsEvaluator`.
@@ -60,18 +52,19 @@ def build_occpose_evaluators(
             kpt_oks_sigmas=cfg.TEST.KEYPOINT_OKS_SIGMAS,
         ))
         model = getattr(model, "module", model)  # DistributedDataParallel
-        if _supports_masking(model) and has_visibility(DatasetCatalog.get(dataset_name)):
+        masking = getattr(model, "supports_test_masking", False)
+        if masking and has_visibility(DatasetCatalog.get(dataset_name)):
             evaluators.append(VisibilityEvaluator(
                 dataset_name, model, kpt_oks_sigmas=cfg.TEST.KEYPOINT_OKS_SIGMAS))
         if cfg.TEST.OCCLUSION_EVAL and cfg.TEST.OCCLUSION_RATIOS:
-            if _supports_masking(model):
+            if masking:
                 evaluators.append(OcclusionEvaluator(
                     dataset_name, model, ratios=cfg.TEST.OCCLUSION_RATIOS,
                     seed=cfg.TEST.OCCLUSION_SEED, kpt_oks_sigmas=cfg.TEST.KEYPOINT_OKS_SIGMAS,
                 ))
             else:
-                logger.info(f"{dataset_name}: occlusion AP skipped (the model has no "
-                            "inference(..., mask_ratio, mask_seed))")
+                logger.info(f"{dataset_name}: occlusion AP skipped ({type(model).__name__} has no "
+                            "test-time masking of given boxes; OccPoseRCNN has)")
     elif kind in ("citypersons", "synth_pd"):
         evaluators.append(CityPersonsEvaluator(dataset_name, output_dir=output_dir))
         gt_dir = meta.get("gt_dir", None)

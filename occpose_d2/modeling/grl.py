@@ -36,12 +36,19 @@ class GradientReversal(nn.Module):
     """Module form of :func:`grad_reverse` with a settable strength ``lambd`` (>= 0).
 
     The strength is a plain attribute, not a parameter or buffer: the trainer's hook sets it each
-    step (constant or DANN ramp, ``MODEL.OCCPOSE.DOMAIN_HEAD.GRL_*``) through
-    ``OccPoseRCNN.set_grl_lambda``.
+    step (constant or DANN ramp, ``MODEL.OCCPOSE.DOMAIN_HEAD.GRL_*``) through :meth:`set_lambda`
+    on every ``GradientReversal`` of the model (found by type).
     """
 
     def __init__(self, lambd: float = 1.0):
         super().__init__()
+        self.lambd = 0.0
+        self.set_lambda(lambd)
+
+    def set_lambda(self, lambd: float) -> None:
+        """Set the reversal strength (>= 0)."""
+        if lambd < 0:
+            raise ValueError(f"GRL lambda must be >= 0, got {lambd}")
         self.lambd = float(lambd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -92,7 +92,7 @@ class OccPoseInstanceHeads(nn.Module):
             common_encoder, seg_head, context_decoder, pose_head, domain_head: the sub-heads
                 (see their registries); ``domain_head=None`` drops C and its loss.
             mask_and_predict: holds the masking ratio p and applies it.
-            grl_lambda: initial gradient-reversal strength.
+            grl_lambda: initial gradient-reversal strength (no GRL without a domain head).
             supervise: "fully_visible" or "labeled" (see :func:`pose_supervised`).
             supervise_target: the oracle's pose loss on target instances with keypoints.
         """
@@ -101,7 +101,7 @@ class OccPoseInstanceHeads(nn.Module):
         self.pooler = pooler
         self.common_encoder = common_encoder
         self.seg_head = seg_head
-        self.grl = GradientReversal(grl_lambda)
+        self.grl = GradientReversal(grl_lambda) if domain_head is not None else None
         self.domain_head = domain_head
         self.context_decoder = context_decoder
         self.mask_and_predict = mask_and_predict
@@ -159,8 +159,9 @@ class OccPoseInstanceHeads(nn.Module):
             instances: per image; training: ``proposal_boxes`` and ``gt_*`` fields (see
                 :func:`select_training_instances`); inference: ``pred_boxes``.
             domains: training only, per image "pe" / "pd" (None: all "pe", no domain loss).
-            mask_ratio, generator: inference only; default ``MASK_AND_PREDICT.TEST_RATIO`` and
-                a CPU generator seeded with ``TEST_SEED``.
+            mask_ratio, generator: inference only; default: those of
+                :meth:`MaskAndPredict.forward` (``TEST_RATIO``, a generator seeded with
+                ``TEST_SEED``).
 
         Returns:
             training: dict with "loss_seg", "loss_pose" (and "loss_domain" with a domain head);
@@ -170,10 +171,6 @@ class OccPoseInstanceHeads(nn.Module):
         """
         if self.training:
             return self._forward_train(x, instances, domains or [DOMAIN_SOURCE] * len(instances))
-        if mask_ratio is None:
-            mask_ratio = self.mask_and_predict.test_ratio
-        if generator is None:
-            generator = torch.Generator().manual_seed(self.mask_and_predict.test_seed)
         return self._forward_inference(x, instances, mask_ratio, generator)
 
     def _pose(self, feats, maps, ratio, generator) -> torch.Tensor:
@@ -201,7 +198,7 @@ class OccPoseInstanceHeads(nn.Module):
             maps = seg_gt[:, None]
         else:
             maps = seg_logits.detach().sigmoid()
-        heatmaps = self._pose(feats[sup], maps[sup], self.mask_and_predict.ratio, None)
+        heatmaps = self._pose(feats[sup], maps[sup], None, None)
         losses.update(self.pose_head.losses(heatmaps, keypoints[sup], all_boxes[sup]))
         return losses
 

@@ -3,7 +3,8 @@
 The pose branch multiplies D_C's features by the instance's visible-mask map; removing part of
 that map's foreground (the person) simulates occlusion, and the pose head must still predict all
 13 joints (the targets are fully visible persons). p grows over training (curriculum, set by the
-trainer's hook) and is fixed, with a fixed seed, at test time (occlusion AP, paper Table 2).
+trainer's hook on every :class:`MaskAndPredict` of the model) and is fixed, with a fixed seed, at
+test time (occlusion AP, paper Table 2).
 """
 
 from typing import Optional
@@ -83,10 +84,11 @@ def random_block_keep(
 
 
 class MaskAndPredict(nn.Module):
-    """Holds the masking ratio p and applies :func:`random_block_keep` to ``R x 1 x M x M`` maps.
+    """Owns the masking ratio p and applies :func:`random_block_keep` to ``R x 1 x M x M`` maps.
 
-    ``ratio`` (training p) is a plain attribute set by the trainer through
-    ``OccPoseRCNN.set_mask_ratio``; ``test_ratio`` / ``test_seed`` are the inference defaults.
+    ``ratio`` (training p) is a plain attribute, set each step by the trainer's curriculum hook
+    through :meth:`set_ratio` (it finds this module in any model by type); ``test_ratio`` and
+    ``test_seed`` are the inference defaults, and :meth:`generator` makes the seeded generator.
     """
 
     @configurable
@@ -107,7 +109,8 @@ class MaskAndPredict(nn.Module):
             raise ValueError(f"mask_source must be one of {MASK_SOURCES}, got {mask_source!r}")
         self.block_size = block_size
         self.mask_source = mask_source
-        self.ratio = ratio
+        self.ratio = 0.0
+        self.set_ratio(ratio)
         self.test_ratio = test_ratio
         self.test_seed = test_seed
 
@@ -122,10 +125,31 @@ class MaskAndPredict(nn.Module):
             "test_seed": m.TEST_SEED,
         }
 
+    def set_ratio(self, p: float) -> None:
+        """Set the training masking ratio p (a fraction in [0, 1])."""
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"mask ratio must be in [0, 1], got {p}")
+        self.ratio = float(p)
+
+    def generator(self, seed: Optional[int] = None) -> torch.Generator:
+        """A CPU generator seeded with ``seed`` (default ``test_seed``): test-time masks."""
+        return torch.Generator().manual_seed(int(self.test_seed if seed is None else seed))
+
     def forward(
-        self, maps: torch.Tensor, ratio: float, generator: Optional[torch.Generator] = None
+        self,
+        maps: torch.Tensor,
+        ratio: Optional[float] = None,
+        generator: Optional[torch.Generator] = None,
     ) -> torch.Tensor:
-        """``R x 1 x M x M`` maps -> the same maps with the removed blocks set to 0."""
+        """``R x 1 x M x M`` maps -> the same maps with the removed blocks set to 0.
+
+        ``ratio`` None means ``ratio`` in training and ``test_ratio`` at inference; ``generator``
+        None means torch's global RNG in training and :meth:`generator` at inference.
+        """
+        if ratio is None:
+            ratio = self.ratio if self.training else self.test_ratio
+        if generator is None and not self.training:
+            generator = self.generator()
         keep = random_block_keep(maps[:, 0], ratio, self.block_size, generator)
         return maps * keep[:, None].to(maps.dtype)
 

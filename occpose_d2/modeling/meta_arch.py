@@ -14,7 +14,6 @@ from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, build_model
 from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, Instances
-from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from ..config import validate_occpose_config
@@ -47,6 +46,9 @@ def build_domain_detector_cfg(cfg):
 class OccPoseRCNN(nn.Module):
     """The paper's Fig. 2 as a D2 meta-architecture (see the module docstring and
     docs/ARCHITECTURE.md)."""
+
+    # inference() takes given boxes with a test-time masking ratio and seed (occlusion AP).
+    supports_test_masking = True
 
     @configurable
     def __init__(
@@ -108,28 +110,6 @@ class OccPoseRCNN(nn.Module):
     def device(self) -> torch.device:
         return self.detectors[DOMAIN_SOURCE].pixel_mean.device
 
-    @property
-    def mask_ratio(self) -> float:
-        """Current Mask-and-Predict ratio p used in training."""
-        return self.instance_heads.mask_and_predict.ratio
-
-    def set_mask_ratio(self, p: float) -> None:
-        """Set the training masking ratio p (in [0, 1]); called by the trainer's hook."""
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"mask ratio must be in [0, 1], got {p}")
-        self.instance_heads.mask_and_predict.ratio = float(p)
-
-    @property
-    def grl_lambda(self) -> float:
-        """Current gradient-reversal strength."""
-        return self.instance_heads.grl.lambd
-
-    def set_grl_lambda(self, lambd: float) -> None:
-        """Set the gradient-reversal strength (>= 0); called by the trainer's hook."""
-        if lambd < 0:
-            raise ValueError(f"GRL lambda must be >= 0, got {lambd}")
-        self.instance_heads.grl.lambd = float(lambd)
-
     def _group_by_domain(self, batched_inputs: List[dict]) -> Dict[str, List[int]]:
         """Input indices per domain; in training every input must say its "domain"."""
         groups: Dict[str, List[int]] = {d: [] for d in DOMAINS}
@@ -148,9 +128,6 @@ class OccPoseRCNN(nn.Module):
         """Training: dict of losses (see the module docstring); inference: :meth:`inference`."""
         if not self.training:
             return self.inference(batched_inputs)
-        storage = get_event_storage()
-        storage.put_scalar("occpose/mask_ratio", self.mask_ratio, smoothing_hint=False)
-        storage.put_scalar("occpose/grl_lambda", self.grl_lambda, smoothing_hint=False)
         losses: Dict[str, torch.Tensor] = {}
         pooled, instances, domains = [], [], []
         groups = self._group_by_domain(batched_inputs)
@@ -220,8 +197,7 @@ class OccPoseRCNN(nn.Module):
             list of {"instances": Instances} (postprocessed), or list of Instances (raw).
         """
         assert not self.training
-        seed = self.instance_heads.mask_and_predict.test_seed if mask_seed is None else mask_seed
-        generator = torch.Generator().manual_seed(int(seed))
+        generator = self.instance_heads.mask_and_predict.generator(mask_seed)
         results: List[Optional[Instances]] = [None] * len(batched_inputs)
         sizes: List[Optional[tuple]] = [None] * len(batched_inputs)
         for d, idxs in self._group_by_domain(batched_inputs).items():

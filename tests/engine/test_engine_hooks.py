@@ -4,10 +4,12 @@ import math
 
 import pytest
 from detectron2.config import get_cfg
+from detectron2.utils.events import EventStorage
 from torch import nn
 
 from occpose_d2 import add_occpose_config
 from occpose_d2.engine import CurriculumMaskingHook, GRLScheduleHook, grl_lambda_at, mask_ratio_at
+from occpose_d2.modeling import GradientReversal, MaskAndPredict
 
 LINEAR = dict(start_ratio=0.1, end_ratio=0.5, start_iter=100, end_iter=500, schedule="linear")
 
@@ -39,16 +41,12 @@ def test_grl_schedules():
 
 
 class _Model(nn.Module):
+    """Two masking modules (both must be set) and one reversal, nested as in a real model."""
+
     def __init__(self):
         super().__init__()
-        self.mask_ratio = None
-        self.grl_lambda = None
-
-    def set_mask_ratio(self, p):
-        self.mask_ratio = p
-
-    def set_grl_lambda(self, lam):
-        self.grl_lambda = lam
+        self.heads = nn.ModuleList([MaskAndPredict(block_size=b) for b in (0.25, 0.5)])
+        self.grl = GradientReversal(1.0)
 
 
 class _Wrapped(nn.Module):  # stands in for DistributedDataParallel
@@ -61,6 +59,7 @@ class _Trainer:
     def __init__(self, model, iteration):
         self.model = model
         self.iter = iteration
+        self.storage = EventStorage(iteration)
 
 
 def _cfg():
@@ -73,12 +72,30 @@ def _cfg():
     return cfg
 
 
-def test_hooks_set_values_from_the_iteration_like_a_resumed_run():
-    cfg = _cfg()
-    model = _Model()
-    for hook in (CurriculumMaskingHook.from_config(cfg), GRLScheduleHook.from_config(cfg)):
-        # a run "resumed" at iteration 150 gets the value of iteration 150, not of a counter
-        hook.trainer = _Trainer(_Wrapped(model), 150)
+def _run_hooks(model, iteration):
+    trainer = _Trainer(_Wrapped(model), iteration)
+    for hook in (CurriculumMaskingHook.from_config(_cfg()), GRLScheduleHook.from_config(_cfg())):
+        hook.trainer = trainer
         hook.before_step()
-    assert model.mask_ratio == pytest.approx(0.3)
-    assert model.grl_lambda == pytest.approx(2.0 / (1.0 + math.exp(-5.0)) - 1.0)
+    return {k: v for k, (v, _) in trainer.storage.latest().items()}
+
+
+def test_hooks_set_values_from_the_iteration_like_a_resumed_run():
+    model = _Model()
+    # a run "resumed" at iteration 150 gets the value of iteration 150, not of a counter
+    scalars = _run_hooks(model, 150)
+    ramp = 2.0 / (1.0 + math.exp(-5.0)) - 1.0
+    assert [m.ratio for m in model.heads] == pytest.approx([0.3, 0.3])
+    assert model.grl.lambd == pytest.approx(ramp)
+    assert scalars == pytest.approx({"occpose/mask_ratio": 0.3, "occpose/grl_lambda": ramp})
+
+
+def test_a_model_without_the_modules_has_nothing_to_set():
+    assert _run_hooks(nn.Linear(1, 1), 150) == {}
+
+
+def test_module_setters_validate():
+    with pytest.raises(ValueError, match="mask ratio must be in"):
+        MaskAndPredict(block_size=0.25).set_ratio(1.2)
+    with pytest.raises(ValueError, match="GRL lambda must be"):
+        GradientReversal(1.0).set_lambda(-1)

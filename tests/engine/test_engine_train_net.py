@@ -59,18 +59,18 @@ def test_resume_continues_at_the_right_iteration_and_mask_ratio(trained):
     trainer = train_net.OccPoseTrainer(cfg)
     trainer.resume_or_load(resume=True)
     assert trainer.start_iter == 2
-    model = trainer.model
-    original = model.set_mask_ratio
+    masking = trainer.model.instance_heads.mask_and_predict
+    original = masking.set_ratio
 
     def spy(p):
         ratio_at[trainer.iter] = p
         original(p)
 
-    model.set_mask_ratio = spy
+    masking.set_ratio = spy
     trainer.train()
     assert sorted(ratio_at) == [2]  # only the missing iteration ran
     assert ratio_at[2] == pytest.approx(0.2)  # 0.4 * 2 / 4: follows the iteration
-    assert model.mask_ratio == pytest.approx(0.2)
+    assert masking.ratio == pytest.approx(0.2)
 
 
 def test_eval_only_prints_metrics(trained, capsys):
@@ -140,3 +140,32 @@ def test_detector_pretraining_stage_loads_into_the_full_model(synthetic_root, tm
     for key, value in model.state_dict().items():
         if key.startswith("detectors."):
             torch.testing.assert_close(value, saved[key].to(value.dtype), msg=key)
+
+
+PLUGIN = ["MODEL.META_ARCHITECTURE", "GeneralizedRCNN", "MODEL.ROI_HEADS.NAME", "OccPoseROIHeads",
+          "MODEL.MASK_ON", "True", "MODEL.KEYPOINT_ON", "True",
+          "MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS", "13",
+          "MODEL.OCCPOSE.MASK_AND_PREDICT.END_ITER", "4",
+          "MODEL.OCCPOSE.MASK_AND_PREDICT.RATIO_END", "0.4", "DATASETS.TEST", "()"]
+
+
+def test_plugin_model_trains_and_resumes_with_the_curriculum(synthetic_root, tmp_path):
+    """README's plugin mode (stock GeneralizedRCNN + OccPoseROIHeads) through train_net.py: the
+    curriculum reaches its MaskAndPredict; it has no domain head, so no GRL to schedule."""
+    from occpose_d2.modeling import MaskAndPredict
+
+    train_net = _load_script("train_net")
+    out = str(tmp_path)
+    train_net.main(_args(train_net, out, opts=PLUGIN + ["SOLVER.MAX_ITER", "2"]))
+    with open(os.path.join(out, "metrics.json")) as f:
+        records = [json.loads(line) for line in f]
+    assert records[-1]["iteration"] == 1 and "loss_pose" in records[-1]
+    assert "occpose/grl_lambda" not in records[-1]
+
+    trainer = train_net.OccPoseTrainer(train_net.setup(
+        _args(train_net, out, "--resume", opts=PLUGIN + ["SOLVER.MAX_ITER", "4"])))
+    trainer.resume_or_load(resume=True)
+    assert trainer.start_iter == 2
+    trainer.train()
+    (masking,) = [m for m in trainer.model.modules() if isinstance(m, MaskAndPredict)]
+    assert masking.ratio == pytest.approx(0.3)  # 0.4 * 3 / 4, set before the last iteration

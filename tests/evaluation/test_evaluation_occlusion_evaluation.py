@@ -67,6 +67,8 @@ class FakePoseModel(nn.Module):
     def device(self):
         return self.anchor.device
 
+    supports_test_masking = True  # as OccPoseRCNN
+
     def inference(self, batched_inputs, detected_instances=None, do_postprocess=True,
                   mask_ratio=None, mask_seed=None):
         self.calls.append((mask_ratio, mask_seed))

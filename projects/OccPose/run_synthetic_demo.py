@@ -23,11 +23,11 @@ import cv2
 from detectron2.config import CfgNode, get_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.data.detection_utils import read_image
-from detectron2.engine import default_setup
 from detectron2.utils import comm
 
 from occpose_d2 import OccPosePredictor, OccPoseTrainer, add_occpose_config, get_occpose_cfg
 from occpose_d2.domains import DOMAIN_TARGET
+from occpose_d2.engine import default_occpose_setup
 from occpose_d2.evaluation import VISIBILITY_SUBSETS
 from occpose_d2.visualization import draw_fig3
 
@@ -63,7 +63,7 @@ def ensure_data(args) -> None:
 
 def setup(args):
     cfg = get_occpose_cfg(CONFIG, ["OUTPUT_DIR", args.output] + args.opts)
-    default_setup(cfg, argparse.Namespace(config_file=CONFIG, eval_only=False, opts=[]))
+    default_occpose_setup(cfg, argparse.Namespace(config_file=CONFIG, eval_only=False, opts=[]))
     return cfg
 
 

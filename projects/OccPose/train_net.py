@@ -16,16 +16,17 @@ The paper's detector pre-training stage is the same command with ``MODEL.OCCPOSE
 True``; its ``model_final.pth`` then initialises the full model through ``MODEL.WEIGHTS``.
 """
 
-from detectron2.engine import default_argument_parser, default_setup, launch
+from detectron2.engine import default_argument_parser, launch
 
 from occpose_d2 import OccPoseTrainer, get_occpose_cfg
-from occpose_d2.engine import AtomicDetectionCheckpointer
+from occpose_d2.engine import AtomicDetectionCheckpointer, default_occpose_setup
 
 
 def setup(args):
-    """Config from file and command-line overrides, frozen, with D2's logging/env setup."""
+    """Config from file and command-line overrides, frozen, with D2's logging/env setup (and
+    the occpose_d2 logger: console and OUTPUT_DIR/log.txt)."""
     cfg = get_occpose_cfg(args.config_file, args.opts)
-    default_setup(cfg, args)
+    default_occpose_setup(cfg, args)
     return cfg
 
 

@@ -142,28 +142,51 @@ def test_detector_pretraining_stage_loads_into_the_full_model(synthetic_root, tm
             torch.testing.assert_close(value, saved[key].to(value.dtype), msg=key)
 
 
+
 PLUGIN = ["MODEL.META_ARCHITECTURE", "GeneralizedRCNN", "MODEL.ROI_HEADS.NAME", "OccPoseROIHeads",
           "MODEL.MASK_ON", "True", "MODEL.KEYPOINT_ON", "True",
           "MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS", "13",
           "MODEL.OCCPOSE.MASK_AND_PREDICT.END_ITER", "4",
-          "MODEL.OCCPOSE.MASK_AND_PREDICT.RATIO_END", "0.4", "DATASETS.TEST", "()"]
+          "MODEL.OCCPOSE.MASK_AND_PREDICT.RATIO_END", "0.4"]
 
 
-def test_plugin_model_trains_and_resumes_with_the_curriculum(synthetic_root, tmp_path):
-    """README's plugin mode (stock GeneralizedRCNN + OccPoseROIHeads) through train_net.py: the
-    curriculum reaches its MaskAndPredict; it has no domain head, so no GRL to schedule."""
+@pytest.fixture(scope="module")
+def plugin_run(synthetic_root, tmp_path_factory):
+    """README's plugin mode (stock GeneralizedRCNN + OccPoseROIHeads): 2 iterations through
+    train_net.py, evaluated on synth_pe_val; returns (train_net module, output dir)."""
+    train_net = _load_script("train_net")
+    out = str(tmp_path_factory.mktemp("plugin"))
+    torch.manual_seed(0)
+    train_net.main(_args(train_net, out, opts=PLUGIN + ["SOLVER.MAX_ITER", "2"]))
+    return train_net, out
+
+
+def test_occpose_log_lines_reach_log_txt(plugin_run):
+    _, out = plugin_run
+    with open(os.path.join(out, "log.txt")) as f:
+        text = f.read()
+    for line in ("occpose_d2.data.build INFO: pe (synth_pe_train): 8 training images",
+                 "occpose_d2.engine.hooks INFO: Curriculum masking: ratio 0.00 -> 0.40",
+                 "starting at iteration 0 with 0.000",
+                 "occpose_d2.evaluation.build INFO: synth_pe_val: occlusion AP skipped"):
+        assert line in text, line
+
+
+def test_plugin_model_trains_and_resumes_with_the_curriculum(plugin_run):
+    """The curriculum reaches the plugin's MaskAndPredict; without a domain head there is no
+    gradient reversal to schedule."""
     from occpose_d2.modeling import MaskAndPredict
 
-    train_net = _load_script("train_net")
-    out = str(tmp_path)
-    train_net.main(_args(train_net, out, opts=PLUGIN + ["SOLVER.MAX_ITER", "2"]))
+    train_net, out = plugin_run
     with open(os.path.join(out, "metrics.json")) as f:
         records = [json.loads(line) for line in f]
-    assert records[-1]["iteration"] == 1 and "loss_pose" in records[-1]
-    assert "occpose/grl_lambda" not in records[-1]
+    trained = [r for r in records if "total_loss" in r]
+    assert trained[-1]["iteration"] == 1 and "loss_pose" in trained[-1]
+    assert trained[-1]["occpose/mask_ratio"] == pytest.approx(0.1)  # 0.4 * 1 / 4
+    assert not any("occpose/grl_lambda" in r for r in records)
 
-    trainer = train_net.OccPoseTrainer(train_net.setup(
-        _args(train_net, out, "--resume", opts=PLUGIN + ["SOLVER.MAX_ITER", "4"])))
+    trainer = train_net.OccPoseTrainer(train_net.setup(_args(
+        train_net, out, "--resume", opts=PLUGIN + ["SOLVER.MAX_ITER", "4", "DATASETS.TEST", "()"])))
     trainer.resume_or_load(resume=True)
     assert trainer.start_iter == 2
     trainer.train()

@@ -142,3 +142,25 @@ def test_missing_and_corrupt_data(tmp_path):
     _write_mat(bad_mat, [("frankfurt", FRAME, [[7, 0, 0, 1, 1, 0, 0, 0, 1, 1]])])
     with pytest.raises(ValueError, match="unknown class label"):
         read_citypersons_annotations(bad_mat)
+
+
+def test_boxes_outside_the_image_are_an_error_and_slightly_outside_ones_are_clipped(
+        tmp_path, caplog):
+    """CityPersons rows at 2048 x 1024 on the 8x downsampled frame: most boxes miss the image."""
+    root = str(tmp_path / "cityscapes")
+    shutil.copytree(os.path.join(ASSETS, "cityscapes"), root)
+    rec = read_citypersons_annotations(os.path.join(ASSETS, "citypersons", "anno_val.mat"))[0]
+    mat = str(tmp_path / "anno_val.mat")
+    _write_mat(mat, [(rec.city, rec.im_name, rec.boxes)])
+    with pytest.raises(ValueError, match=rf"anno_val.mat: image '.*{FRAME}': \d+ of "
+                                         rf"{len(rec.boxes)} boxes lie mostly outside its 256x128"):
+        load_citypersons(mat, root, "val")
+
+    rows = np.array([[1, 250, 20, 10, 40, 0, 250, 20, 10, 40],    # 6 of 10 px inside: clipped
+                     [1, 20, 20, 10, 40, 0, 20, 20, 10, 40]], np.float64)
+    _write_mat(mat, [(rec.city, rec.im_name, rows)])
+    with caplog.at_level("INFO", logger="occpose_d2"):
+        (d,) = load_citypersons(mat, root, "val", name="cp_small")
+    assert [a["bbox"] for a in d["annotations"]] == [[250, 20, 6, 40], [20, 20, 10, 40]]
+    assert d["annotations"][0]["vis_bbox"] == [250, 20, 6, 40]
+    assert "cp_small: 1 box(es) partly outside their image clipped to it" in caplog.text

@@ -31,7 +31,7 @@ from .citypersons_annotations import (
     read_citypersons_annotations,
     visible_ratios,
 )
-from .common import DatasetLayoutError
+from .common import DatasetLayoutError, clip_boxes_to_images
 
 __all__ = ["load_citypersons", "cityscapes_files", "match_instance_masks", "MATCH_IOU"]
 
@@ -169,6 +169,7 @@ def load_citypersons(anno_file: str, cityscapes_root: str, split: str, name: str
 
     Raises:
         DatasetLayoutError: an image or instanceIds PNG is missing (first one named).
+        ValueError: boxes lie mostly outside their image (see :func:`clip_boxes_to_images`).
     """
     records = read_citypersons_annotations(anno_file)
     missing = []
@@ -183,6 +184,7 @@ def load_citypersons(anno_file: str, cityscapes_root: str, split: str, name: str
     counts = {"id": 0, "overlap": 0, "none": 0, "skip": 0, "joined": 0}
     dicts = [_image_dict(r, i, cityscapes_root, split, counts)
              for r, i in zip(records, image_ids(records))]
+    clip_boxes_to_images(dicts, anno_file, name)
     boxes = sum(len(r.boxes) for r in records)
     peds = sum(int((r.boxes[:, 0] == PEDESTRIAN).sum()) for r in records)
     logger.info(

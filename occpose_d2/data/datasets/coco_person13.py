@@ -15,6 +15,7 @@ from detectron2.data.datasets import load_coco_json
 
 from ...domains import DOMAIN_SOURCE
 from ...keypoints import NUM_KEYPOINTS, convert_coco_annotation
+from .common import clip_boxes_to_images
 
 __all__ = ["load_coco_person13_json"]
 
@@ -65,5 +66,6 @@ def load_coco_person13_json(json_file: str, image_root: str) -> List[Dict]:
             num_anns += 1
             num_full += int(ann["fully_visible"])
         d["annotations"] = anns
+    clip_boxes_to_images(dicts, json_file, json_file)
     logger.info(f"{json_file}: {len(dicts)} images, {num_anns} persons, {num_full} fully visible")
     return dicts

@@ -1,13 +1,19 @@
-"""Helpers shared by the dataset loaders: metadata, lazy registration, missing-data errors."""
+"""Helpers shared by the dataset loaders: metadata, lazy registration, missing-data errors,
+boxes checked against their image."""
 
+import logging
 import os
 from typing import Any, Callable, Dict, List, Sequence
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.structures import BoxMode
 
 from ...keypoints import keypoint_metadata
 
-__all__ = ["dataset_metadata", "register_lazy", "require_paths", "DatasetLayoutError"]
+__all__ = ["dataset_metadata", "register_lazy", "require_paths", "DatasetLayoutError",
+           "clip_boxes_to_images"]
+
+logger = logging.getLogger(__name__)
 
 
 class DatasetLayoutError(FileNotFoundError):
@@ -41,3 +47,60 @@ def require_paths(dataset_name: str, paths: Sequence[str], layout: str) -> None:
             f"'{missing[0]}'.\nExpected layout under $DETECTRON2_DATASETS (now '{root}'):\n"
             f"{layout}\nSee datasets/README.md for how to get the data."
         )
+
+
+def _inside_fraction(xyxy: Sequence[float], width: float, height: float) -> float:
+    """Fraction of the box's area inside ``[0, width] x [0, height]`` (a box without area:
+    1 if its corner is inside, else 0)."""
+    x0, y0, x1, y1 = xyxy
+    area = (x1 - x0) * (y1 - y0)
+    if area <= 0:
+        return float(0 <= x0 <= width and 0 <= y0 <= height)
+    ix = max(0.0, min(x1, width) - max(x0, 0.0))
+    iy = max(0.0, min(y1, height) - max(y0, 0.0))
+    return ix * iy / area
+
+
+def _clip_xywh(box: Sequence[float], mode: BoxMode, width: float, height: float) -> List[float]:
+    x0, y0, x1, y1 = BoxMode.convert(list(box), mode, BoxMode.XYXY_ABS)
+    x0, x1 = min(max(x0, 0.0), width), min(max(x1, 0.0), width)
+    y0, y1 = min(max(y0, 0.0), height), min(max(y1, 0.0), height)
+    return BoxMode.convert([x0, y0, x1, y1], BoxMode.XYXY_ABS, mode)
+
+
+def clip_boxes_to_images(dicts: List[Dict], source: str, name: str) -> None:
+    """Check every annotation's ``bbox`` against its image (``width`` x ``height`` pixels).
+
+    A box with less than half of its area inside the image means that the annotations were made
+    for another image size (e.g. CityPersons' 2048 x 1024 boxes on downscaled frames): an error.
+    Boxes partly outside but at least half inside (amodal boxes of people cut by the frame: real
+    CityPersons boxes reach up to 140 px past it) are clipped to the image in place (``bbox``,
+    and ``vis_bbox`` when present), counted in one log line.
+
+    Args:
+        dicts: D2 dataset dicts with ``height``, ``width`` and ``annotations``.
+        source: the annotation file, named in the error.
+        name: dataset name of the log line.
+
+    Raises:
+        ValueError: ``"<source>: image '<file_name>': K of N boxes lie mostly outside ..."``.
+    """
+    clipped = 0
+    for d in dicts:
+        width, height = d["width"], d["height"]
+        anns = d.get("annotations", [])
+        boxes = [BoxMode.convert(list(a["bbox"]), a["bbox_mode"], BoxMode.XYXY_ABS) for a in anns]
+        outside = [b for b in boxes if _inside_fraction(b, width, height) < 0.5]
+        if outside:
+            raise ValueError(
+                f"{source}: image '{d['file_name']}': {len(outside)} of {len(anns)} boxes lie "
+                f"mostly outside its {width}x{height} pixels (e.g. XYXY "
+                f"{[round(v, 1) for v in outside[0]]}); were they made for another image size?")
+        for a, (x0, y0, x1, y1) in zip(anns, boxes):
+            if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+                clipped += 1
+                a["bbox"] = _clip_xywh(a["bbox"], a["bbox_mode"], width, height)
+                if "vis_bbox" in a:
+                    a["vis_bbox"] = _clip_xywh(a["vis_bbox"], BoxMode.XYWH_ABS, width, height)
+    if clipped:
+        logger.info(f"{name}: {clipped} box(es) partly outside their image clipped to it")

@@ -13,6 +13,7 @@ from typing import Dict, List
 from detectron2.data.datasets import load_coco_json
 
 from ...domains import DOMAIN_SOURCE, DOMAIN_TARGET
+from .common import clip_boxes_to_images
 
 __all__ = ["load_synthetic_json"]
 
@@ -52,4 +53,5 @@ def load_synthetic_json(json_file: str, image_root: str, domain: str) -> List[Di
                 if k not in keep:
                     ann.pop(k, None)
             ann["category_id"] = 0
+    clip_boxes_to_images(dicts, json_file, json_file)
     return dicts

@@ -17,8 +17,10 @@ read by :mod:`occpose_d2.data.datasets.citypersons_annotations`) into ground tru
 import itertools
 import json
 import logging
+import math
 import os
 from collections import OrderedDict
+from numbers import Real
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -34,6 +36,7 @@ from ..data.datasets.citypersons_annotations import (
     read_citypersons_annotations,
     visible_ratios,
 )
+from ..data.datasets.common import read_json, xywh_box
 from .miss_rate import MR_SETUPS, MRDetections, MRGroundTruth, evaluate_miss_rate
 
 __all__ = [
@@ -75,12 +78,22 @@ def load_citypersons_gt(path: str) -> MRGroundTruth:
 
 
 def detections_from_list(results: Sequence[Dict[str, Any]], source: str = "<list>") -> MRDetections:
-    """Detections from COCO-style result records; only ``category_id`` 1 is kept."""
+    """Detections from COCO-style result records; only ``category_id`` 1 is kept.
+
+    Raises:
+        ValueError: naming ``source`` and the record: a field is missing, ``bbox`` is not four
+            finite numbers with w, h >= 0, or ``score`` is not a finite number.
+    """
     keep = []
     for i, r in enumerate(results):
+        where = f"{source}: record {i}"
         missing = [k for k in ("image_id", "bbox", "score") if k not in r]
-        if missing or len(r["bbox"]) != 4:
-            raise ValueError(f"{source}: record {i} lacks {missing or ['a 4-number bbox']}: {r}")
+        if missing:
+            raise ValueError(f"{where} lacks {missing}: {r}")
+        xywh_box(r["bbox"], where)
+        score = r["score"]
+        if not isinstance(score, Real) or isinstance(score, bool) or not math.isfinite(score):
+            raise ValueError(f"{where}: 'score' must be a finite number, got {score!r}")
         if r.get("category_id", PEDESTRIAN) == PEDESTRIAN:
             keep.append(r)
     return MRDetections(
@@ -92,8 +105,7 @@ def detections_from_list(results: Sequence[Dict[str, Any]], source: str = "<list
 
 def load_detections_json(path: str) -> MRDetections:
     """Load a JSON list of ``{"image_id", "category_id", "bbox", "score"}``."""
-    with open(path) as f:
-        results = json.load(f)
+    results = read_json(path)
     if not isinstance(results, list):
         raise ValueError(f"{path}: expected a JSON list of detections, got {type(results)}")
     return detections_from_list(results, path)

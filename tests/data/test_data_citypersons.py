@@ -164,3 +164,27 @@ def test_boxes_outside_the_image_are_an_error_and_slightly_outside_ones_are_clip
     assert [a["bbox"] for a in d["annotations"]] == [[250, 20, 6, 40], [20, 20, 10, 40]]
     assert d["annotations"][0]["vis_bbox"] == [250, 20, 6, 40]
     assert "cp_small: 1 box(es) partly outside their image clipped to it" in caplog.text
+
+
+_IMAGES = [{"id": 1, "im_name": FRAME}]
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"annotations": []}, "not a CityPersons COCO-style file (no 'images' list)"),
+    ({"images": [{"im_name": FRAME}], "annotations": []}, "image #0 lacks 'id'"),
+    ({"images": _IMAGES, "annotations": [{"bbox": [0, 0, 1, 2]}]},
+     "annotation #0 lacks ['image_id']"),
+    ({"images": _IMAGES, "annotations": [{"image_id": 1}]}, "annotation #0 lacks ['bbox']"),
+    ({"images": _IMAGES, "annotations": [{"image_id": 1, "bbox": [0, 0, 1]}]},
+     "annotation #0: 'bbox' must be four finite numbers [x, y, w, h], got [0, 0, 1]"),
+    ({"images": _IMAGES, "annotations": [{"image_id": 1, "bbox": [0, 0, 1, 1],
+                                          "vis_bbox": "0 0 1 1"}]},
+     "annotation #0: 'vis_bbox' must be four finite numbers [x, y, w, h], got '0 0 1 1'"),
+    ("[1, 2", "not valid JSON (Expecting ',' delimiter: line 1 column 6 (char 5))"),
+])
+def test_json_reader_names_the_file_and_record(tmp_path, content, message):
+    path = tmp_path / "cp.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    with pytest.raises(ValueError) as e:
+        read_citypersons_annotations(str(path))
+    assert str(e.value) == f"{path}: {message}"

@@ -220,3 +220,46 @@ def test_evaluator_on_dataset_dicts_matches_command(tmp_path):
     res = ev.evaluate()["MR"]
     assert {k: round(v, 2) for k, v in res.items()} == B1_OFFICIAL
     assert os.path.isfile(tmp_path / "citypersons_results.json")
+
+
+_GT_OK_IMAGES = [{"id": 1, "im_name": "a.png"}]
+_DT = {"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 20], "score": 0.5}
+
+
+@pytest.mark.parametrize("which, content, message", [
+    ("gt", {"annotations": []}, "gt.json: not a CityPersons COCO-style file (no 'images' list)"),
+    ("gt", {"images": [{"im_name": "a.png"}], "annotations": []}, "gt.json: image #0 lacks 'id'"),
+    ("gt", {"images": _GT_OK_IMAGES, "annotations": [{"id": 5, "bbox": [0, 0, 1, 2],
+                                                      "vis_ratio": 1}]},
+     "gt.json: annotation #0 lacks ['image_id']"),
+    ("gt", {"images": _GT_OK_IMAGES, "annotations": [{"id": 5, "image_id": 1, "bbox": [0, 0, 1],
+                                                      "vis_ratio": 1}]},
+     "gt.json: annotation #0: 'bbox' must be four finite numbers [x, y, w, h], got [0, 0, 1]"),
+    ("gt", "{not json", "gt.json: not valid JSON (Expecting property name enclosed in double "
+                        "quotes: line 1 column 2 (char 1))"),
+    ("dt", [dict(_DT, score=float("nan"))], "dt.json: record 0: 'score' must be a finite number, "
+                                             "got nan"),
+    ("dt", [dict(_DT, score=float("inf"))], "dt.json: record 0: 'score' must be a finite number, "
+                                             "got inf"),
+    ("dt", [dict(_DT, score="high")], "dt.json: record 0: 'score' must be a finite number, "
+                                       "got 'high'"),
+    ("dt", [dict(_DT, bbox=[0, float("nan"), 10, 20])],
+     "dt.json: record 0: 'bbox' must be four finite numbers [x, y, w, h], got [0, nan, 10, 20]"),
+    ("dt", [dict(_DT, bbox=[0, 0, -10, 20])],
+     "dt.json: record 0: 'bbox' [0, 0, -10, 20] has a negative width or height"),
+    ("dt", [dict(_DT, bbox=["0", "0", "10", "20"])],
+     "dt.json: record 0: 'bbox' must be four finite numbers [x, y, w, h], got "
+     "['0', '0', '10', '20']"),
+    ("dt", [{"image_id": 1, "bbox": [0, 0, 1, 1]}],
+     "dt.json: record 0 lacks ['score']: {'image_id': 1, 'bbox': [0, 0, 1, 1]}"),
+    ("dt", "[{]", "dt.json: not valid JSON (Expecting property name enclosed in double quotes: "
+                  "line 1 column 3 (char 2))"),
+])
+def test_command_names_the_file_and_record_of_bad_input(tmp_path, capsys, which, content,
+                                                        message):
+    path = tmp_path / f"{which}.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    gt, dt = (str(path), B1) if which == "gt" else (MAT, str(path))
+    assert main(["--gt", gt, "--dt", dt]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {tmp_path}/{message}"

@@ -16,13 +16,14 @@ are the JSON's ``id``, else (``.mat``) the 1-based position in the file, as in t
 evaluation's ``val_gt.json``.
 """
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Any, List, Optional
 
 import numpy as np
 import scipy.io
+
+from .common import read_json, xywh_box
 
 __all__ = ["CityPersonsImage", "read_citypersons_annotations", "CLASS_NAMES", "PEDESTRIAN",
            "image_ids", "visible_ratios"]
@@ -89,22 +90,26 @@ def _read_mat(path: str) -> List[CityPersonsImage]:
 
 
 def _read_json(path: str) -> List[CityPersonsImage]:
-    with open(path) as f:
-        data = json.load(f)
+    data = read_json(path)
     for key in ("images", "annotations"):
-        if key not in data:
-            raise ValueError(f"{path}: not a CityPersons COCO-style file (no '{key}')")
+        if not isinstance(data, dict) or not isinstance(data.get(key), list):
+            raise ValueError(f"{path}: not a CityPersons COCO-style file (no '{key}' list)")
     by_image = {}
     for i, a in enumerate(data["annotations"]):
+        where = f"{path}: annotation #{i}"
+        missing = [k for k in ("image_id", "bbox") if k not in a]
+        if missing:
+            raise ValueError(f"{where} lacks {missing}")
+        box = xywh_box(a["bbox"], where)
+        vis_box = xywh_box(a["vis_bbox"], where, "vis_bbox") if "vis_bbox" in a else box
         ignored = a.get("ignore", 0) or a.get("iscrowd", 0)
-        try:
-            cls = a.get("cp_class", a.get("class_label", 0 if ignored else PEDESTRIAN))
-            row = [cls, *a["bbox"], a.get("instance_id", 0), *a.get("vis_bbox", a["bbox"])]
-        except (KeyError, TypeError) as e:
-            raise ValueError(f"{path}: annotation #{i} lacks a field: {e!r}") from e
+        cls = a.get("cp_class", a.get("class_label", 0 if ignored else PEDESTRIAN))
+        row = [cls, *box, a.get("instance_id", 0), *vis_box]
         by_image.setdefault(a["image_id"], []).append((row, a))
     out = []
-    for img in data["images"]:
+    for i, img in enumerate(data["images"]):
+        if "id" not in img:
+            raise ValueError(f"{path}: image #{i} lacks 'id'")
         name = img.get("im_name", os.path.basename(img.get("file_name", "")))
         if not name:
             raise ValueError(f"{path}: image id {img.get('id')} has no 'im_name' / 'file_name'")

@@ -1,8 +1,11 @@
 """Helpers shared by the dataset loaders: metadata, lazy registration, missing-data errors,
 boxes checked against their image."""
 
+import json
 import logging
+import math
 import os
+from numbers import Real
 from typing import Any, Callable, Dict, List, Sequence
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
@@ -11,7 +14,7 @@ from detectron2.structures import BoxMode
 from ...keypoints import keypoint_metadata
 
 __all__ = ["dataset_metadata", "register_lazy", "require_paths", "DatasetLayoutError",
-           "clip_boxes_to_images"]
+           "clip_boxes_to_images", "read_json", "xywh_box"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,3 +107,26 @@ def clip_boxes_to_images(dicts: List[Dict], source: str, name: str) -> None:
                     a["vis_bbox"] = _clip_xywh(a["vis_bbox"], BoxMode.XYWH_ABS, width, height)
     if clipped:
         logger.info(f"{name}: {clipped} box(es) partly outside their image clipped to it")
+
+
+def read_json(path: str) -> Any:
+    """``json.load`` of ``path``; invalid JSON is a ``ValueError`` naming the file."""
+    with open(path) as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+
+
+def xywh_box(value: Any, where: str, key: str = "bbox") -> List[float]:
+    """``value`` as ``[x, y, w, h]``: four finite numbers with ``w, h >= 0``, else a
+    ``ValueError`` naming ``where`` (file and record) and ``key``."""
+    ok = (isinstance(value, (list, tuple)) and len(value) == 4
+          and all(isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+                  for v in value))
+    if not ok:
+        raise ValueError(f"{where}: '{key}' must be four finite numbers [x, y, w, h], "
+                         f"got {value!r}")
+    if value[2] < 0 or value[3] < 0:
+        raise ValueError(f"{where}: '{key}' {list(value)} has a negative width or height")
+    return [float(v) for v in value]

@@ -16,6 +16,7 @@ from detectron2.data.build import _train_loader_from_config
 
 from ..domains import DOMAIN_SOURCE, DOMAIN_TARGET
 from .dataset_mapper import OccPoseDatasetMapper
+from .datasets.common import require_registered
 
 __all__ = ["TwoDomainLoader", "domain_batch_sizes", "build_two_domain_train_loader"]
 
@@ -77,6 +78,8 @@ def build_two_domain_train_loader(cfg, mapper: Optional[Callable] = None) -> Ite
         numbers divided by the world size). Without target datasets: D2's loader over the
         source, ``SOLVER.IMS_PER_BATCH`` "pe" dicts per step.
     """
+    require_registered(cfg.DATASETS.TRAIN, "DATASETS.TRAIN")
+    require_registered(cfg.DATASETS.TRAIN_TARGET, "DATASETS.TRAIN_TARGET")
     mapper = mapper if mapper is not None else OccPoseDatasetMapper(cfg, is_train=True)
     total = cfg.SOLVER.IMS_PER_BATCH
     if not cfg.DATASETS.TRAIN_TARGET:

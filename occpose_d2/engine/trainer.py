@@ -20,6 +20,7 @@ from detectron2.utils import comm
 from torch import nn
 
 from ..data import OccPoseDatasetMapper, build_two_domain_train_loader
+from ..data.datasets.common import require_registered
 from ..evaluation import build_occpose_evaluators, write_markdown_tables
 from .checkpoint import AtomicDetectionCheckpointer
 from .hooks import CurriculumMaskingHook, GRLScheduleHook
@@ -58,6 +59,7 @@ class OccPoseTrainer(DefaultTrainer):
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
+        require_registered([dataset_name], "DATASETS.TEST")
         return build_detection_test_loader(
             cfg, dataset_name, mapper=OccPoseDatasetMapper(cfg, is_train=False)
         )

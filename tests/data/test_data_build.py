@@ -128,3 +128,28 @@ def test_blur_and_brightness_from_config(synthetic_root):
     pts = np.array([[3.0, 4.0]])
     assert np.array_equal(t.apply_coords(pts), pts)
     assert type(RandomGaussianBlur(0.0, (1.0, 2.0)).get_transform(img)).__name__ == "NoOpTransform"
+
+
+@pytest.mark.parametrize("key, name, message", [
+    ("TRAIN", "synth_pe_trian", "DATASETS.TRAIN: dataset 'synth_pe_trian' is not registered "
+                                "(close matches: synth_pe_train"),
+    ("TRAIN_TARGET", "citypersons", "DATASETS.TRAIN_TARGET: dataset 'citypersons' is not "
+                                    "registered (close matches: citypersons_val, "
+                                    "citypersons_train)"),
+    ("TRAIN", "my_data", "DATASETS.TRAIN: dataset 'my_data' is not registered (no close match; "
+                         "DatasetCatalog.list() names them all)"),
+])
+def test_misspelled_dataset_name_is_not_registered_with_close_matches(key, name, message):
+    cfg = _cfg()
+    setattr(cfg.DATASETS, key, (name,))
+    with pytest.raises(ValueError) as e:
+        build_two_domain_train_loader(cfg)
+    assert str(e.value).startswith(message)
+
+
+def test_misspelled_test_dataset_is_not_registered():
+    from occpose_d2 import OccPoseTrainer
+
+    with pytest.raises(ValueError, match=r"^DATASETS.TEST: dataset 'synth_pe_vla' is not "
+                                         r"registered \(close matches: synth_pe_val"):
+        OccPoseTrainer.build_test_loader(_cfg(), "synth_pe_vla")

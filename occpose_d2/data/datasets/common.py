@@ -1,6 +1,7 @@
 """Helpers shared by the dataset loaders: metadata, lazy registration, missing-data errors,
 boxes checked against their image."""
 
+import difflib
 import json
 import logging
 import math
@@ -14,7 +15,7 @@ from detectron2.structures import BoxMode
 from ...keypoints import keypoint_metadata
 
 __all__ = ["dataset_metadata", "register_lazy", "require_paths", "DatasetLayoutError",
-           "clip_boxes_to_images", "read_json", "xywh_box"]
+           "clip_boxes_to_images", "read_json", "xywh_box", "require_registered"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,18 @@ def register_lazy(name: str, loader: Callable[[], List[Dict]], metadata: Dict[st
         return
     DatasetCatalog.register(name, loader)
     MetadataCatalog.get(name).set(**metadata)
+
+
+def require_registered(names: Sequence[str], key: str) -> None:
+    """Raise ``ValueError`` for the first of ``names`` (config ``key``, e.g. "DATASETS.TRAIN")
+    that is not registered, listing the registered names closest to it."""
+    registered = DatasetCatalog.list()
+    for name in names:
+        if name not in registered:
+            close = difflib.get_close_matches(name, registered, n=3, cutoff=0.6)
+            hint = (f"close matches: {', '.join(close)}" if close
+                    else "no close match; DatasetCatalog.list() names them all")
+            raise ValueError(f"{key}: dataset {name!r} is not registered ({hint})")
 
 
 def require_paths(dataset_name: str, paths: Sequence[str], layout: str) -> None:

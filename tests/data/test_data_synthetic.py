@@ -159,3 +159,19 @@ def test_registered_synthetic_datasets(synthetic_root):
     assert MetadataCatalog.get("synth_pd_val_kp").evaluator_type == "occpose_coco"
     assert len(MetadataCatalog.get("synth_pe_val").keypoint_names) == NUM_KEYPOINTS
     assert os.path.isfile(MetadataCatalog.get("synth_pe_val").json_file)
+
+
+def test_wrong_keypoint_count_names_the_file_image_and_annotation(synthetic_root, tmp_path):
+    from occpose_d2.data.datasets import load_synthetic_json
+
+    data = _load(synthetic_root, "synth_pe_val")
+    data["annotations"][0]["keypoints"] = data["annotations"][0]["keypoints"][:36]
+    path = tmp_path / "synth_pe_val.json"
+    path.write_text(json.dumps(data))
+    image = next(im["file_name"] for im in data["images"]
+                 if im["id"] == data["annotations"][0]["image_id"])
+    root = os.path.join(synthetic_root, "pe", "val", "images")
+    with pytest.raises(ValueError) as e:
+        load_synthetic_json(str(path), root, "pe")
+    assert str(e.value) == (f"{path}: image '{os.path.join(root, image)}' annotation #0 has 36 "
+                            "keypoint numbers (expected 39: 13 joints x (x, y, v))")

@@ -13,6 +13,7 @@ from typing import Dict, List
 from detectron2.data.datasets import load_coco_json
 
 from ...domains import DOMAIN_SOURCE, DOMAIN_TARGET
+from ...keypoints import NUM_KEYPOINTS
 from .common import clip_boxes_to_images
 
 __all__ = ["load_synthetic_json"]
@@ -36,7 +37,8 @@ def load_synthetic_json(json_file: str, image_root: str, domain: str) -> List[Di
         px), visible-mask ``segmentation`` (RLE) and the domain's extra fields.
 
     Raises:
-        ValueError: a record lacks a field its domain needs (names the file and image).
+        ValueError: a record lacks a field its domain needs, or has keypoints that are not 13
+            joints (names the file, image and annotation).
     """
     dicts = load_coco_json(json_file, image_root, dataset_name=None, extra_annotation_keys=_EXTRA)
     needed = ("bbox", "segmentation") + _KEEP[domain]
@@ -47,6 +49,11 @@ def load_synthetic_json(json_file: str, image_root: str, domain: str) -> List[Di
             if missing:
                 raise ValueError(f"{json_file}: image '{d['file_name']}' annotation #{i} lacks "
                                  f"{missing}; re-create it with datasets/prepare_synthetic.py")
+            kps = ann.get("keypoints")
+            if kps is not None and len(kps) != 3 * NUM_KEYPOINTS:
+                raise ValueError(f"{json_file}: image '{d['file_name']}' annotation #{i} has "
+                                 f"{len(kps)} keypoint numbers (expected {3 * NUM_KEYPOINTS}: "
+                                 f"{NUM_KEYPOINTS} joints x (x, y, v))")
             keep = (_KEEP[domain] + _OPTIONAL[domain]
                     + (("fully_visible",) if "keypoints" in ann else ()))
             for k in _EXTRA:

@@ -60,6 +60,14 @@ class OccPoseDatasetMapper(DatasetMapper):
                     RandomGaussianBlur(cfg.INPUT.BLUR_PROB, tuple(cfg.INPUT.BLUR_SIGMA)))
         return ret
 
+    def __call__(self, dataset_dict):
+        """D2's mapping; an image that cannot be read (e.g. truncated) is an ``OSError`` naming
+        its file."""
+        try:
+            return super().__call__(dataset_dict)
+        except (OSError, SyntaxError) as e:  # PIL: truncated or not an image
+            raise OSError(f"{dataset_dict.get('file_name')}: {e}") from e
+
     @staticmethod
     def _fully_visible(anno) -> bool:
         """The dict's flag, withdrawn when an augmentation moved a joint out of the image."""

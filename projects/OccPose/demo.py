@@ -15,9 +15,10 @@ as in the paper's Fig. 3. Examples:
 
 import argparse
 import glob
-import json
 import logging
+import math
 import os
+from numbers import Real
 from typing import Dict, List, Optional
 
 import cv2
@@ -27,6 +28,7 @@ from detectron2.data.detection_utils import read_image
 from detectron2.utils.logger import setup_logger
 
 from occpose_d2 import OccPosePredictor, get_occpose_cfg
+from occpose_d2.data.datasets.common import read_json
 from occpose_d2.domains import DOMAINS
 from occpose_d2.visualization import draw_fig3
 
@@ -66,19 +68,26 @@ def expand_inputs(patterns: List[str]) -> List[str]:
     return paths
 
 
+def _is_xyxy(box) -> bool:
+    """``box`` is four finite numbers ``[x1, y1, x2, y2]`` with x2 > x1 and y2 > y1."""
+    return (isinstance(box, list) and len(box) == 4
+            and all(isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in box)
+            and box[2] > box[0] and box[3] > box[1])
+
+
 def load_boxes(path: str) -> Dict[str, np.ndarray]:
-    """Read ``--boxes``: image file name -> N x 4 XYXY array; a clear error for a bad entry."""
-    with open(path) as f:
-        data = json.load(f)
+    """Read ``--boxes``: image file name -> N x 4 XYXY array; a one-line ``ValueError`` naming
+    the file and the entry for invalid JSON or a bad entry."""
+    data = read_json(path)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected an object {{image file name: [[x1, y1, x2, y2], ...]}}")
     out = {}
     for name, boxes in data.items():
-        arr = np.asarray(boxes, dtype=np.float32).reshape(-1, 4) if len(boxes) else np.zeros((0, 4))
-        if arr.ndim != 2 or (len(arr) and arr.shape[1] != 4) or (arr[:, 2:] <= arr[:, :2]).any():
-            raise ValueError(f"{path}: boxes of {name!r} must be [x1, y1, x2, y2] with x2 > x1, "
-                             f"y2 > y1; got {boxes}")
-        out[os.path.basename(name)] = arr
+        if not isinstance(boxes, list) or not all(_is_xyxy(b) for b in boxes):
+            raise ValueError(f"{path}: boxes of {name!r} must be a list of [x1, y1, x2, y2] with "
+                             f"x2 > x1, y2 > y1; got {boxes!r}")
+        out[os.path.basename(name)] = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     return out
 
 
@@ -91,11 +100,22 @@ def visualize(predictor: OccPosePredictor, image_bgr: np.ndarray, threshold: flo
 
 
 def run_images(args, predictor: OccPosePredictor) -> None:
+    """Draw every input image into ``--output``; unreadable (e.g. truncated) images are skipped
+    with a warning each and counted at the end."""
     paths = expand_inputs(args.input)
-    given = load_boxes(args.boxes) if args.boxes else None
+    try:
+        given = load_boxes(args.boxes) if args.boxes else None
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     os.makedirs(args.output, exist_ok=True)
+    unreadable = 0
     for path in tqdm.tqdm(paths, desc="demo"):
-        image = read_image(path, format="BGR")
+        try:
+            image = read_image(path, format="BGR")
+        except (OSError, SyntaxError) as e:  # PIL: truncated or not an image
+            logger.warning("%s: cannot read the image (%s), skipped", path, e)
+            unreadable += 1
+            continue
         boxes = None
         if given is not None:
             boxes = given.get(os.path.basename(path))
@@ -107,6 +127,9 @@ def run_images(args, predictor: OccPosePredictor) -> None:
         except ValueError as e:  # given boxes that do not fit the image
             raise SystemExit(f"{path}: {e} (from {args.boxes})") from None
         cv2.imwrite(os.path.join(args.output, os.path.basename(path)), drawn)
+    if unreadable:
+        logger.warning("%d of %d input images could not be read and were skipped", unreadable,
+                       len(paths))
 
 
 def run_video(args, predictor: OccPosePredictor) -> None:

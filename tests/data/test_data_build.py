@@ -153,3 +153,15 @@ def test_misspelled_test_dataset_is_not_registered():
     with pytest.raises(ValueError, match=r"^DATASETS.TEST: dataset 'synth_pe_vla' is not "
                                          r"registered \(close matches: synth_pe_val"):
         OccPoseTrainer.build_test_loader(_cfg(), "synth_pe_vla")
+
+
+def test_truncated_training_image_names_its_file(synthetic_root, tmp_path):
+    d = dict(DatasetCatalog.get("synth_pe_train")[0])
+    with open(d["file_name"], "rb") as f:
+        data = f.read()
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(data[: len(data) // 2])
+    d["file_name"] = str(truncated)
+    with pytest.raises(OSError) as e:
+        OccPoseDatasetMapper(_cfg(), is_train=True)(d)
+    assert str(e.value) == f"{truncated}: image file is truncated"

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import logging
 import os
 
 import pytest
@@ -192,3 +193,49 @@ def test_plugin_model_trains_and_resumes_with_the_curriculum(plugin_run):
     trainer.train()
     (masking,) = [m for m in trainer.model.modules() if isinstance(m, MaskAndPredict)]
     assert masking.ratio == pytest.approx(0.3)  # 0.4 * 3 / 4, set before the last iteration
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"a.png": [[10, 10, 60]]}', "boxes of 'a.png' must be a list of [x1, y1, x2, y2] with "
+                                  "x2 > x1, y2 > y1; got [[10, 10, 60]]"),
+    ('{"a.png": [["10", "10", "60", "120"]]}',
+     "boxes of 'a.png' must be a list of [x1, y1, x2, y2] with x2 > x1, y2 > y1; got "
+     "[['10', '10', '60', '120']]"),
+    ('{"a.png": "10 10 60 120"}', "boxes of 'a.png' must be a list of [x1, y1, x2, y2] with "
+                                  "x2 > x1, y2 > y1; got '10 10 60 120'"),
+    ('{"a.png": [[10, 10, 60, 120]', "not valid JSON (Expecting ',' delimiter: line 1 column 29 "
+                                     "(char 28))"),
+])
+def test_demo_bad_boxes_file_is_one_line_naming_the_file(tmp_path, content, message):
+    demo = _load_script("demo")
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(content)
+    (tmp_path / "a.png").write_bytes(b"")
+    with pytest.raises(SystemExit) as e:
+        demo.main(["--config-file", CONFIG, "--input", str(tmp_path / "a.png"),
+                   "--boxes", str(boxes), "--output", str(tmp_path / "out")])
+    assert str(e.value) == f"{boxes}: {message}"
+
+
+def test_demo_skips_and_counts_unreadable_images(trained, synthetic_root, tmp_path, caplog):
+    _, out = trained
+    demo = _load_script("demo")
+    image_dir = os.path.join(synthetic_root, "pd", "val", "images")
+    first = sorted(os.listdir(image_dir))[0]
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    data = open(os.path.join(image_dir, first), "rb").read()
+    (inputs / "good.png").write_bytes(data)
+    (inputs / "truncated.png").write_bytes(data[: len(data) // 2])
+    demo_logger = logging.getLogger("occpose_d2.demo")
+    demo_logger.addHandler(caplog.handler)  # the occpose_d2 logger does not propagate to root
+    try:
+        demo.main(["--config-file", CONFIG, "--input", str(inputs), "--output",
+                   str(tmp_path / "out"), "--opts", "MODEL.WEIGHTS",
+                   os.path.join(out, "model_final.pth")])
+    finally:
+        demo_logger.removeHandler(caplog.handler)
+    assert os.listdir(tmp_path / "out") == ["good.png"]
+    assert (f"{inputs / 'truncated.png'}: cannot read the image (image file is truncated), "
+            "skipped") in caplog.text
+    assert "1 of 2 input images could not be read and were skipped" in caplog.text

@@ -157,13 +157,15 @@ def test_boxes_outside_the_image_are_an_error_and_slightly_outside_ones_are_clip
         load_citypersons(mat, root, "val")
 
     rows = np.array([[1, 250, 20, 10, 40, 0, 250, 20, 10, 40],    # 6 of 10 px inside: clipped
-                     [1, 20, 20, 10, 40, 0, 20, 20, 10, 40]], np.float64)
+                     [1, 20, 20, 10, 40, 0, 20, 20, 10, 40],
+                     [0, 500, 20, 0, 40, 0, 500, 20, 0, 40]], np.float64)  # no area: dropped
     _write_mat(mat, [(rec.city, rec.im_name, rows)])
     with caplog.at_level("INFO", logger="occpose_d2"):
         (d,) = load_citypersons(mat, root, "val", name="cp_small")
     assert [a["bbox"] for a in d["annotations"]] == [[250, 20, 6, 40], [20, 20, 10, 40]]
     assert d["annotations"][0]["vis_bbox"] == [250, 20, 6, 40]
-    assert "cp_small: 1 box(es) partly outside their image clipped to it" in caplog.text
+    assert ("cp_small: 1 zero-area box(es) dropped, 1 box(es) partly outside their image "
+            "clipped to it") in caplog.text
 
 
 _IMAGES = [{"id": 1, "im_name": FRAME}]

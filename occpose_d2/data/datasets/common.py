@@ -66,12 +66,9 @@ def require_paths(dataset_name: str, paths: Sequence[str], layout: str) -> None:
 
 
 def _inside_fraction(xyxy: Sequence[float], width: float, height: float) -> float:
-    """Fraction of the box's area inside ``[0, width] x [0, height]`` (a box without area:
-    1 if its corner is inside, else 0)."""
+    """Fraction of the (non-empty) box's area inside ``[0, width] x [0, height]``."""
     x0, y0, x1, y1 = xyxy
     area = (x1 - x0) * (y1 - y0)
-    if area <= 0:
-        return float(0 <= x0 <= width and 0 <= y0 <= height)
     ix = max(0.0, min(x1, width) - max(x0, 0.0))
     iy = max(0.0, min(y1, height) - max(y0, 0.0))
     return ix * iy / area
@@ -87,40 +84,45 @@ def _clip_xywh(box: Sequence[float], mode: BoxMode, width: float, height: float)
 def clip_boxes_to_images(dicts: List[Dict], source: str, name: str) -> None:
     """Check every annotation's ``bbox`` against its image (``width`` x ``height`` pixels).
 
-    A box with less than half of its area inside the image means that the annotations were made
-    for another image size (e.g. CityPersons' 2048 x 1024 boxes on downscaled frames): an error.
-    Boxes partly outside but at least half inside (amodal boxes of people cut by the frame: real
-    CityPersons boxes reach up to 140 px past it) are clipped to the image in place (``bbox``,
-    and ``vis_bbox`` when present), counted in one log line.
+    Boxes without area (width or height <= 0) are dropped. A box with less than half of its area
+    inside the image means that the annotations were made for another image size (e.g.
+    CityPersons' 2048 x 1024 boxes on downscaled frames): an error. Boxes partly outside but at
+    least half inside (amodal boxes of people cut by the frame: real CityPersons boxes reach up
+    to 140 px past it) are clipped to the image in place (``bbox``, and ``vis_bbox`` when
+    present). One log line counts the dropped and the clipped boxes.
 
     Args:
-        dicts: D2 dataset dicts with ``height``, ``width`` and ``annotations``.
+        dicts: D2 dataset dicts with ``height``, ``width`` and ``annotations`` (changed in place).
         source: the annotation file, named in the error.
         name: dataset name of the log line.
 
     Raises:
         ValueError: ``"<source>: image '<file_name>': K of N boxes lie mostly outside ..."``.
     """
-    clipped = 0
+    clipped = dropped = 0
     for d in dicts:
         width, height = d["width"], d["height"]
         anns = d.get("annotations", [])
         boxes = [BoxMode.convert(list(a["bbox"]), a["bbox_mode"], BoxMode.XYXY_ABS) for a in anns]
-        outside = [b for b in boxes if _inside_fraction(b, width, height) < 0.5]
+        kept = [(a, b) for a, b in zip(anns, boxes) if b[2] > b[0] and b[3] > b[1]]
+        dropped += len(anns) - len(kept)
+        outside = [b for _, b in kept if _inside_fraction(b, width, height) < 0.5]
         if outside:
             raise ValueError(
                 f"{source}: image '{d['file_name']}': {len(outside)} of {len(anns)} boxes lie "
                 f"mostly outside its {width}x{height} pixels (e.g. XYXY "
                 f"{[round(v, 1) for v in outside[0]]}); were they made for another image size?")
-        for a, (x0, y0, x1, y1) in zip(anns, boxes):
+        for a, (x0, y0, x1, y1) in kept:
             if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
                 clipped += 1
                 a["bbox"] = _clip_xywh(a["bbox"], a["bbox_mode"], width, height)
                 if "vis_bbox" in a:
                     a["vis_bbox"] = _clip_xywh(a["vis_bbox"], BoxMode.XYWH_ABS, width, height)
-    if clipped:
-        logger.info(f"{name}: {clipped} box(es) partly outside their image clipped to it")
-
+        if "annotations" in d:
+            d["annotations"] = [a for a, _ in kept]
+    if clipped or dropped:
+        logger.info(f"{name}: {dropped} zero-area box(es) dropped, {clipped} box(es) partly "
+                    "outside their image clipped to it")
 
 def read_json(path: str) -> Any:
     """``json.load`` of ``path``; invalid JSON is a ``ValueError`` naming the file."""

@@ -6,7 +6,9 @@ fvcore writes ``model_XXXXXXX.pth`` and the ``last_checkpoint`` tag in place, so
 while saving leaves a truncated file (and possibly an empty tag) that ``--resume`` then fails
 on. Here both are written to a temporary file in the same folder, flushed to disk and renamed
 over the target (``os.replace``, atomic on POSIX): a killed run keeps the previous checkpoint
-and tag, and ``--resume`` loses at most the work since them.
+and tag, and ``--resume`` loses at most the work since them. A killed save leaves its hidden
+temporary file (``.model_XXXXXXX.pth.*.tmp``); the next run removes such files when it starts or
+resumes (:meth:`AtomicDetectionCheckpointer.resume_or_load`).
 
 A plain D2 ``GeneralizedRCNN`` checkpoint (``backbone.*``, ``proposal_generator.*``,
 ``roi_heads.*``; e.g. a Faster R-CNN trained with D2) initialises both detectors
@@ -14,6 +16,7 @@ A plain D2 ``GeneralizedRCNN`` checkpoint (``backbone.*``, ``proposal_generator.
 have (mask or keypoint heads), are skipped with a log line.
 """
 
+import fnmatch
 import logging
 import os
 import tempfile
@@ -31,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 # Top-level key prefixes of a plain D2 GeneralizedRCNN checkpoint.
 _DETECTOR_PREFIXES = ("backbone.", "proposal_generator.", "roi_heads.")
+
+
+# Names of atomic_write's temporary files for checkpoints and the tag (see its prefix/suffix).
+_TEMPORARY_PATTERNS = (".*.pth.*.tmp", ".last_checkpoint.*.tmp")
 
 
 def atomic_write(path: str, write: Callable[[IO[bytes]], Any]) -> None:
@@ -93,6 +100,24 @@ class AtomicDetectionCheckpointer(DetectionCheckpointer):
 
     def _local(self) -> bool:
         return os.path.isdir(self.save_dir)
+
+    def remove_stale_temporaries(self) -> List[str]:
+        """Delete the temporary files of saves that were killed half-way; returns their names."""
+        if not self.save_dir or not self.save_to_disk or not self._local():
+            return []
+        stale = sorted(f for f in os.listdir(self.save_dir)
+                       if any(fnmatch.fnmatch(f, p) for p in _TEMPORARY_PATTERNS))
+        for f in stale:
+            os.remove(os.path.join(self.save_dir, f))
+        if stale:
+            self.logger.info(f"Removed {len(stale)} temporary file(s) of interrupted checkpoint "
+                             f"saves from {self.save_dir}: {', '.join(stale)}")
+        return stale
+
+    def resume_or_load(self, path: str, *, resume: bool = True) -> Dict[str, Any]:
+        """D2's ``resume_or_load`` after :meth:`remove_stale_temporaries` (a run starts here)."""
+        self.remove_stale_temporaries()
+        return super().resume_or_load(path, resume=resume)
 
     def save(self, name: str, **kwargs: Any) -> None:
         """Write ``{save_dir}/{name}.pth`` (model, checkpointables and ``kwargs``) atomically,

@@ -84,3 +84,20 @@ def test_plain_detector_checkpoint_loads_into_both_detectors(tmp_path, caplog):
     other = build_tiny_model(cfg, seed=5)
     AtomicDetectionCheckpointer(other).load(str(tmp_path / "ours.pth"))
     assert all(torch.equal(v, other.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+def test_a_run_starting_or_resuming_removes_stale_temporaries(tmp_path):
+    """A save killed by SIGKILL leaves its temporary file; the next run's resume_or_load (the
+    trainer calls it at start, with or without --resume) deletes it and nothing else."""
+    model = nn.Linear(3, 2)
+    ckpt = AtomicDetectionCheckpointer(model, str(tmp_path))
+    ckpt.save("model_0000001")
+    stale = [".model_0000003.pth.k2j4x9.tmp", ".last_checkpoint.a8d7qq.tmp"]
+    kept = ["model_0000001.pth", "last_checkpoint", ".notes.tmp", "model_final.pth.tmp"]
+    for name in stale + kept[2:]:
+        (tmp_path / name).write_bytes(b"half")
+    for resume in (True, False):
+        AtomicDetectionCheckpointer(model, str(tmp_path)).resume_or_load("", resume=resume)
+        assert sorted(os.listdir(tmp_path)) == sorted(kept)
+        for name in stale:
+            (tmp_path / name).write_bytes(b"half")

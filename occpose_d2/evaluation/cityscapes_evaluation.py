@@ -60,9 +60,10 @@ def _cityscapes_env(cs_eval, path: str) -> Iterator[None]:
 class CityscapesPersonRiderEvaluator(CityscapesInstanceEvaluator):
     """Cityscapes mask AP / AP50 (%) per class; results ``{"cityscapes_instance": {...}}``.
 
-    Keys: ``AP-person``, ``AP50-person``, ``AP-rider``, ``AP50-rider`` (NaN for a class without
-    ground truth). Needs metadata ``gt_dir`` (e.g. ``cityscapes/gtFine/val``) and a prediction
-    for every ground-truth image found there.
+    Keys: ``AP_person``, ``AP50_person``, ``AP_rider``, ``AP50_rider`` (NaN for a class without
+    ground truth; no "-" in them, since D2's summary leaves such per-category keys out). Needs
+    metadata ``gt_dir`` (e.g. ``cityscapes/gtFine/val``) and a prediction for every
+    ground-truth image found there.
     """
 
     def evaluate(self):
@@ -89,8 +90,8 @@ class CityscapesPersonRiderEvaluator(CityscapesInstanceEvaluator):
             classes = cs_eval.evaluateImgLists(pred_list, gt_list, args)["averages"]["classes"]
         res = OrderedDict()
         for name in TABLE3_CLASSES:
-            res[f"AP-{name}"] = float(classes[name]["ap"]) * 100
-            res[f"AP50-{name}"] = float(classes[name]["ap50%"]) * 100
+            res[f"AP_{name}"] = float(classes[name]["ap"]) * 100
+            res[f"AP50_{name}"] = float(classes[name]["ap50%"]) * 100
         self._logger.info("Cityscapes instance AP: " + ", ".join(
             f"{k} {v:.2f}" for k, v in res.items()))
         self._working_dir.cleanup()

@@ -23,8 +23,8 @@ TABLE_LAYOUTS: Dict[str, Tuple[str, Sequence[Tuple[str, str]]]] = {
     "occlusion_ap": ("Occlusion AP: % of the segmentation map removed (Table 2)", []),
     "visibility_ap": ("Keypoint AP by visible fraction, detected and ground-truth boxes", []),
     "cityscapes_instance": ("Cityscapes instance AP (Table 3)", [
-        ("Person", "AP-person"), ("Rider", "AP-rider"),
-        ("Person AP50", "AP50-person"), ("Rider AP50", "AP50-rider"),
+        ("Person", "AP_person"), ("Rider", "AP_rider"),
+        ("Person AP50", "AP50_person"), ("Rider AP50", "AP50_rider"),
     ]),
     "MR": ("CityPersons MR^-2 in %, lower is better (Table 4)", [
         ("R", "R"), ("HO", "HO"), ("R+HO", "R+HO"), ("R small", "R_small"), ("All", "All"),

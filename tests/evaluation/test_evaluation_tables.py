@@ -9,9 +9,9 @@ def test_markdown_tables(tmp_path):
                                    "APl": 70.0}},
         "citypersons_val": {"MR": {"R": 12.345, "HO": 45.6, "R+HO": 20.0, "R_small": 1.0,
                                    "All": 2.0},
-                            "cityscapes_instance": {"AP-person": 30.0, "AP50-person": 50.0,
-                                                    "AP-rider": float("nan"),
-                                                    "AP50-rider": float("nan")}},
+                            "cityscapes_instance": {"AP_person": 30.0, "AP50_person": 50.0,
+                                                    "AP_rider": float("nan"),
+                                                    "AP50_rider": float("nan")}},
         "coco_val_occ": {"occlusion_ap": {"AP@20%": 50.0, "AP@30%": 45.0}},
     }
     path = write_markdown_tables(results, str(tmp_path))

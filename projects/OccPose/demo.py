@@ -44,6 +44,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True,
                         help="a folder for images, or a file (folder) for a video")
     parser.add_argument("--confidence-threshold", type=float, default=0.5)
+    parser.add_argument("--scale", type=_positive, default=1.0,
+                        help="size of the drawn output relative to the input (e.g. 2 for small "
+                        "images)")
     parser.add_argument("--domain", choices=DOMAINS, default=None,
                         help="detector to use (default MODEL.OCCPOSE.TEST_DOMAIN)")
     parser.add_argument("--boxes", help="JSON {image file name: [[x1, y1, x2, y2], ...]}: "
@@ -51,6 +54,14 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER,
                         help="config overrides as KEY VALUE pairs")
     return parser
+
+
+def _positive(text: str) -> float:
+    """argparse type: a number > 0."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
 
 
 def expand_inputs(patterns: List[str]) -> List[str]:
@@ -92,10 +103,12 @@ def load_boxes(path: str) -> Dict[str, np.ndarray]:
 
 
 def visualize(predictor: OccPosePredictor, image_bgr: np.ndarray, threshold: float,
-              boxes: Optional[np.ndarray] = None, domain: Optional[str] = None) -> np.ndarray:
-    """Predict on one BGR image and return the drawn BGR image."""
+              boxes: Optional[np.ndarray] = None, domain: Optional[str] = None,
+              scale: float = 1.0) -> np.ndarray:
+    """Predict on one BGR image and return the drawn BGR image, ``scale`` times its size."""
     out = predictor(image_bgr, boxes=boxes, domain=domain)["instances"].to("cpu")
-    drawn = draw_fig3(image_bgr[:, :, ::-1], predictions=out, score_thresh=threshold)
+    drawn = draw_fig3(image_bgr[:, :, ::-1], predictions=out, score_thresh=threshold,
+                      scale=scale)
     return drawn[:, :, ::-1]
 
 
@@ -123,7 +136,8 @@ def run_images(args, predictor: OccPosePredictor) -> None:
                 logger.warning("%s: no entry in %s, skipped", path, args.boxes)
                 continue
         try:
-            drawn = visualize(predictor, image, args.confidence_threshold, boxes, args.domain)
+            drawn = visualize(predictor, image, args.confidence_threshold, boxes, args.domain,
+                              args.scale)
         except ValueError as e:  # given boxes that do not fit the image
             raise SystemExit(f"{path}: {e} (from {args.boxes})") from None
         cv2.imwrite(os.path.join(args.output, os.path.basename(path)), drawn)
@@ -148,7 +162,8 @@ def run_video(args, predictor: OccPosePredictor) -> None:
             ok, frame = video.read()
             if not ok:
                 break
-            drawn = visualize(predictor, frame, args.confidence_threshold, domain=args.domain)
+            drawn = visualize(predictor, frame, args.confidence_threshold, domain=args.domain,
+                              scale=args.scale)
             if writer is None:
                 h, w = drawn.shape[:2]
                 writer = cv2.VideoWriter(out_path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))

@@ -5,6 +5,7 @@ import json
 import logging
 import os
 
+import cv2
 import pytest
 import torch
 
@@ -217,7 +218,8 @@ def test_demo_bad_boxes_file_is_one_line_naming_the_file(tmp_path, content, mess
     assert str(e.value) == f"{boxes}: {message}"
 
 
-def test_demo_skips_and_counts_unreadable_images(trained, synthetic_root, tmp_path, caplog):
+def test_demo_skips_unreadable_images_and_draws_at_scale(trained, synthetic_root, tmp_path,
+                                                         caplog):
     _, out = trained
     demo = _load_script("demo")
     image_dir = os.path.join(synthetic_root, "pd", "val", "images")
@@ -231,7 +233,7 @@ def test_demo_skips_and_counts_unreadable_images(trained, synthetic_root, tmp_pa
     demo_logger.addHandler(caplog.handler)  # the occpose_d2 logger does not propagate to root
     try:
         demo.main(["--config-file", CONFIG, "--input", str(inputs), "--output",
-                   str(tmp_path / "out"), "--opts", "MODEL.WEIGHTS",
+                   str(tmp_path / "out"), "--scale", "0.5", "--opts", "MODEL.WEIGHTS",
                    os.path.join(out, "model_final.pth")])
     finally:
         demo_logger.removeHandler(caplog.handler)
@@ -239,3 +241,5 @@ def test_demo_skips_and_counts_unreadable_images(trained, synthetic_root, tmp_pa
     assert (f"{inputs / 'truncated.png'}: cannot read the image (image file is truncated), "
             "skipped") in caplog.text
     assert "1 of 2 input images could not be read and were skipped" in caplog.text
+    h, w = cv2.imread(str(inputs / "good.png")).shape[:2]
+    assert cv2.imread(str(tmp_path / "out" / "good.png")).shape[:2] == (h // 2, w // 2)

@@ -21,6 +21,15 @@ def _add_framework_config(cfg: CN) -> None:
     _C.MODEL.OCCPOSE = CN()
     # Give both domains one detector (backbone + RPN + box head) instead of one each (ablation).
     _C.MODEL.OCCPOSE.SHARE_DETECTORS = False
+    # Soft weight sharing of two detectors (beyond the paper; off in the real-data configs):
+    # loss_detector_tie = WEIGHT * sum of squared differences of the "pe" and "pd" detectors'
+    # parameters in MODULES, which keeps their feature spaces close while each still fits its
+    # domain (Rozantsev et al., "Beyond sharing weights for deep domain adaptation").
+    _C.MODEL.OCCPOSE.DETECTOR_TIE = CN()
+    # Weight w (>= 0, per squared parameter difference; 0 = off, ignored with SHARE_DETECTORS).
+    _C.MODEL.OCCPOSE.DETECTOR_TIE.WEIGHT = 0.0
+    # Detector parts tied: any of "backbone", "proposal_generator", "roi_heads".
+    _C.MODEL.OCCPOSE.DETECTOR_TIE.MODULES = ["backbone"]
     # Domain whose detector serves an input without a "domain" key at inference: "pe" or "pd".
     _C.MODEL.OCCPOSE.TEST_DOMAIN = DOMAIN_TARGET
     # Train the two detectors only (the paper's pre-training stage): instance heads are skipped.
@@ -110,10 +119,30 @@ def _add_heads_config(cfg: CN) -> None:
     _C.MODEL.OCCPOSE.MASK_AND_PREDICT.SCHEDULE = "linear"
     # Number of steps of the "step" schedule (>= 1).
     _C.MODEL.OCCPOSE.MASK_AND_PREDICT.NUM_STEPS = 5
+    # Shape of the parts removed in training: "blocks" (the paper: random square blocks) or
+    # "mixed" (half the maps lose one straight-edged cut from a side instead, like a car, pole or
+    # person in front). Inference always removes blocks.
+    _C.MODEL.OCCPOSE.MASK_AND_PREDICT.PATTERN = "blocks"
     # Masking ratio applied at inference (0 = none; the occlusion evaluator sets its own).
     _C.MODEL.OCCPOSE.MASK_AND_PREDICT.TEST_RATIO = 0.0
     # Seed of the inference-time masking (fixed, so test-time occlusion is reproducible).
     _C.MODEL.OCCPOSE.MASK_AND_PREDICT.TEST_SEED = 0
+
+    # Self-training on the target domain (beyond the paper; off in the real-data configs): an
+    # EMA teacher of the pose path gives pseudo-poses to target instances, and the student learns
+    # them through Mask and Predict (occpose_d2/modeling/self_training.py).
+    _C.MODEL.OCCPOSE.SELF_TRAINING = CN()
+    # Turn it on (True / False).
+    _C.MODEL.OCCPOSE.SELF_TRAINING.ENABLED = False
+    # Iteration from which the pseudo-pose loss counts (>= 0; the teacher averages from 0 on).
+    _C.MODEL.OCCPOSE.SELF_TRAINING.START_ITER = 500
+    # Teacher EMA decay per iteration, in [0, 1) (0.99: the teacher averages ~100 iterations).
+    _C.MODEL.OCCPOSE.SELF_TRAINING.EMA_DECAY = 0.99
+    # Joint confidence from which a teacher joint becomes a pseudo-label, in [0, 1]: probability
+    # mass in the 3 x 3 cells around the peak ("softmax_ce") or the peak value ("mse").
+    _C.MODEL.OCCPOSE.SELF_TRAINING.THRESHOLD = 0.5
+    # Weight of the pseudo-pose loss (>= 0), relative to the source pose loss (gamma).
+    _C.MODEL.OCCPOSE.SELF_TRAINING.LOSS_WEIGHT = 1.0
 
     # Pose encoder-decoder (POSE_HEAD_REGISTRY): masked features -> 13 keypoint heatmaps.
     _C.MODEL.OCCPOSE.POSE_HEAD = _sub_head_node("EncoderDecoderPoseHead", 128)
@@ -247,7 +276,8 @@ def validate_occpose_config(cfg: CN) -> None:
     from .engine.hooks import GRL_SCHEDULES, MASK_RATIO_SCHEDULES
     from .engine.trainer import OPTIMIZERS
     from .modeling.instance_heads import SUPERVISE_MODES
-    from .modeling.mask_and_predict import MASK_SOURCES
+    from .modeling.mask_and_predict import MASK_SOURCES, PATTERNS
+    from .modeling.meta_arch import DETECTOR_PARTS
     from .modeling.pose_head import POSE_LOSS_TYPES
     from .modeling.sampling import TRAIN_BOX_MODES
 
@@ -277,7 +307,19 @@ def validate_occpose_config(cfg: CN) -> None:
     _check(0 <= m.START_ITER <= m.END_ITER, "MODEL.OCCPOSE.MASK_AND_PREDICT.END_ITER",
            m.END_ITER, f">= START_ITER ({m.START_ITER}) >= 0")
     _check_choice("MODEL.OCCPOSE.MASK_AND_PREDICT.SCHEDULE", m.SCHEDULE, MASK_RATIO_SCHEDULES)
+    _check_choice("MODEL.OCCPOSE.MASK_AND_PREDICT.PATTERN", m.PATTERN, PATTERNS)
     _check(m.NUM_STEPS >= 1, "MODEL.OCCPOSE.MASK_AND_PREDICT.NUM_STEPS", m.NUM_STEPS, ">= 1")
+    t = o.DETECTOR_TIE
+    _check(t.WEIGHT >= 0, "MODEL.OCCPOSE.DETECTOR_TIE.WEIGHT", t.WEIGHT, ">= 0")
+    _check(bool(t.MODULES) and set(t.MODULES) <= set(DETECTOR_PARTS),
+           "MODEL.OCCPOSE.DETECTOR_TIE.MODULES", list(t.MODULES),
+           f"a non-empty subset of {list(DETECTOR_PARTS)}")
+    st = o.SELF_TRAINING
+    _check(st.START_ITER >= 0, "MODEL.OCCPOSE.SELF_TRAINING.START_ITER", st.START_ITER, ">= 0")
+    _check(0.0 <= st.EMA_DECAY < 1.0, "MODEL.OCCPOSE.SELF_TRAINING.EMA_DECAY", st.EMA_DECAY,
+           "a value in [0, 1)")
+    _check_ratio("MODEL.OCCPOSE.SELF_TRAINING.THRESHOLD", st.THRESHOLD)
+    _check(st.LOSS_WEIGHT >= 0, "MODEL.OCCPOSE.SELF_TRAINING.LOSS_WEIGHT", st.LOSS_WEIGHT, ">= 0")
     p = o.POSE_HEAD
     _check_choice("MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE", p.LOSS_TYPE, POSE_LOSS_TYPES)
     _check(p.HEATMAP_SIGMA > 0, "MODEL.OCCPOSE.POSE_HEAD.HEATMAP_SIGMA", p.HEATMAP_SIGMA, "> 0")

@@ -30,6 +30,7 @@ from .grl import GradientReversal
 from .mask_and_predict import MaskAndPredict
 from .pose_head import box_cell_coords, build_pose_head, decode_heatmaps
 from .seg_head import build_seg_head, seg_targets
+from .self_training import PoseSelfTraining
 
 __all__ = ["OccPoseInstanceHeads", "pose_supervised", "keypoints_on_mask", "SUPERVISE_MODES"]
 
@@ -84,6 +85,7 @@ class OccPoseInstanceHeads(nn.Module):
         grl_lambda: float = 1.0,
         supervise: str = "fully_visible",
         supervise_target: bool = False,
+        self_training: Optional[PoseSelfTraining] = None,
     ):
         """
         Args:
@@ -95,6 +97,7 @@ class OccPoseInstanceHeads(nn.Module):
             grl_lambda: initial gradient-reversal strength (no GRL without a domain head).
             supervise: "fully_visible" or "labeled" (see :func:`pose_supervised`).
             supervise_target: the oracle's pose loss on target instances with keypoints.
+            self_training: EMA teacher + pseudo-pose loss on target instances (None: off).
         """
         super().__init__()
         self.in_features = in_features
@@ -108,6 +111,7 @@ class OccPoseInstanceHeads(nn.Module):
         self.pose_head = pose_head
         self.supervise = supervise
         self.supervise_target = supervise_target
+        self.self_training = self_training
 
     @classmethod
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec], with_domain_head: bool = True):
@@ -126,19 +130,25 @@ class OccPoseInstanceHeads(nn.Module):
         encoder = build_common_encoder(cfg, ShapeSpec(channels=channels.pop(), height=res,
                                                       width=res))
         decoder = build_context_decoder(cfg, encoder.output_shape)
+        seg_head = build_seg_head(cfg, encoder.output_shape)
+        pose_head = build_pose_head(cfg, decoder.output_shape)
+        student = {"common_encoder": encoder, "seg_head": seg_head,
+                   "context_decoder": decoder, "pose_head": pose_head}
         return {
             "in_features": list(o.IN_FEATURES),
             "pooler": pooler,
             "common_encoder": encoder,
-            "seg_head": build_seg_head(cfg, encoder.output_shape),
+            "seg_head": seg_head,
             "context_decoder": decoder,
             "mask_and_predict": MaskAndPredict(cfg),
-            "pose_head": build_pose_head(cfg, decoder.output_shape),
+            "pose_head": pose_head,
             "domain_head": build_domain_head(cfg, encoder.output_shape)
             if with_domain_head else None,
             "grl_lambda": o.DOMAIN_HEAD.GRL_LAMBDA,
             "supervise": o.POSE_HEAD.SUPERVISE,
             "supervise_target": o.POSE_HEAD.SUPERVISE_TARGET,
+            "self_training": PoseSelfTraining(cfg, student)
+            if o.SELF_TRAINING.ENABLED else None,
         }
 
     def pool(self, features: Dict[str, torch.Tensor], boxes: List[Boxes]) -> torch.Tensor:
@@ -200,7 +210,22 @@ class OccPoseInstanceHeads(nn.Module):
             maps = seg_logits.detach().sigmoid()
         heatmaps = self._pose(feats[sup], maps[sup], None, None)
         losses.update(self.pose_head.losses(heatmaps, keypoints[sup], all_boxes[sup]))
+        if self.self_training is not None:
+            losses.update(self._self_training_loss(x, feats, maps, all_boxes, instances, domains))
         return losses
+
+    def _self_training_loss(self, x, feats, maps, boxes, instances, domains):
+        """EMA step of the teacher, then the pseudo-pose loss of the target instances,
+        predicted through Mask and Predict (0 before ``SELF_TRAINING.START_ITER``)."""
+        st = self.self_training
+        st.update_teacher({"common_encoder": self.common_encoder, "seg_head": self.seg_head,
+                           "context_decoder": self.context_decoder, "pose_head": self.pose_head})
+        target = cat([torch.full((len(inst),), d == DOMAIN_TARGET, dtype=torch.bool, device=x.device)
+                      for inst, d in zip(instances, domains)]).nonzero()[:, 0]
+        if not st.active() or len(target) == 0:
+            return {"loss_pose_pseudo": feats.sum() * 0.0}
+        heatmaps = self._pose(feats[target], maps[target], None, None)
+        return st.loss(heatmaps, x[target], boxes[target], self.pose_head)
 
     def _forward_inference(self, x, instances: List[Instances], ratio, generator):
         feats = self.common_encoder(x)

@@ -14,7 +14,7 @@ import torch
 from detectron2.config import configurable
 from torch import nn
 
-__all__ = ["random_block_keep", "MaskAndPredict", "MASK_SOURCES"]
+__all__ = ["random_block_keep", "MaskAndPredict", "MASK_SOURCES", "PATTERNS"]
 
 # Map that is masked (``MODEL.OCCPOSE.MASK_AND_PREDICT.MASK_SOURCE``): D_Seg's prediction or
 # the ground truth (training only).
@@ -46,11 +46,36 @@ def _remove_blocks_one(fg: np.ndarray, target: int, block: int, rng: np.random.G
     return removed
 
 
+# Sides a straight occluder cut comes from, as (dy, dx) pointing away from the person's centre
+# (y grows downwards), and their probabilities: occluders in street scenes are mostly in front
+# of the legs (cars, bushes) or beside the person (poles, other people).
+_CUT_SIDES = {"bottom": (1.0, 0.0), "left": (0.0, -1.0), "right": (0.0, 1.0), "top": (-1.0, 0.0)}
+_CUT_SIDE_P = (0.4, 0.25, 0.25, 0.1)
+_CUT_ANGLE_JITTER = np.deg2rad(25.0)  # tilt of the cut's edge
+
+PATTERNS = ("blocks", "mixed")
+
+
+def _remove_side_one(fg: np.ndarray, target: int, rng: np.random.Generator) -> np.ndarray:
+    """Remove exactly ``target`` foreground cells of the ``M x M`` bool map ``fg`` with one
+    straight-edged cut from a random side (bottom 40%, left or right 25% each, top 10%), its edge
+    tilted by up to 25 degrees: the cells farthest along the cut's direction go first. Returns the
+    ``M x M`` bool map of removed cells."""
+    dy, dx = list(_CUT_SIDES.values())[int(rng.choice(len(_CUT_SIDES), p=_CUT_SIDE_P))]
+    angle = np.arctan2(dy, dx) + rng.uniform(-_CUT_ANGLE_JITTER, _CUT_ANGLE_JITTER)
+    ys, xs = np.nonzero(fg)
+    order = np.argsort(-(ys * np.sin(angle) + xs * np.cos(angle)), kind="stable")[:target]
+    removed = np.zeros_like(fg)
+    removed[ys[order], xs[order]] = True
+    return removed
+
+
 def random_block_keep(
     maps: torch.Tensor,
     ratio: float,
     block_size: float,
     generator: Optional[torch.Generator] = None,
+    pattern: str = "blocks",
 ) -> torch.Tensor:
     """Which cells of each map survive Mask and Predict.
 
@@ -63,12 +88,17 @@ def random_block_keep(
             smaller so that exactly ``round(p * #foreground)`` foreground cells go.
         generator: CPU ``torch.Generator`` for reproducible masks (test time); None uses torch's
             global RNG (training; seeded by ``torch.manual_seed``).
+        pattern: "blocks" (the paper's random square blocks) or "mixed" (each map, with
+            probability 1/2, loses one straight-edged cut from a side instead, like a natural
+            occluder; see :func:`_remove_side_one`).
 
     Returns:
         ``R x M x M`` bool tensor on ``maps.device``: True = kept, False = removed.
     """
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"Mask and Predict ratio must be in [0, 1], got {ratio}")
+    if pattern not in PATTERNS:
+        raise ValueError(f"Mask and Predict pattern must be one of {PATTERNS}, got {pattern!r}")
     keep = torch.ones(maps.shape, dtype=torch.bool)
     if ratio == 0.0 or maps.numel() == 0:
         return keep.to(maps.device)
@@ -78,8 +108,13 @@ def random_block_keep(
     fg = (maps.detach() >= _FG_THRESH).cpu().numpy()
     for r in range(fg.shape[0]):
         target = int(round(ratio * int(fg[r].sum())))
-        if target > 0:
-            keep[r] = torch.from_numpy(~_remove_blocks_one(fg[r], target, block, rng))
+        if target <= 0:
+            continue
+        if pattern == "mixed" and rng.uniform() < 0.5:
+            removed = _remove_side_one(fg[r], target, rng)
+        else:
+            removed = _remove_blocks_one(fg[r], target, block, rng)
+        keep[r] = torch.from_numpy(~removed)
     return keep.to(maps.device)
 
 
@@ -94,7 +129,7 @@ class MaskAndPredict(nn.Module):
     @configurable
     def __init__(
         self, *, block_size: float, mask_source: str = "pred", ratio: float = 0.0,
-        test_ratio: float = 0.0, test_seed: int = 0,
+        test_ratio: float = 0.0, test_seed: int = 0, pattern: str = "blocks",
     ):
         """
         Args:
@@ -103,16 +138,22 @@ class MaskAndPredict(nn.Module):
             ratio: initial training ratio p in [0, 1].
             test_ratio: ratio used at inference when the caller gives none.
             test_seed: seed used at inference when the caller gives no generator.
+            pattern: shape of the removed parts in training, one of :data:`PATTERNS` (see
+                :func:`random_block_keep`); inference always removes "blocks" (the paper's
+                test-time occlusion protocol).
         """
         super().__init__()
         if mask_source not in MASK_SOURCES:
             raise ValueError(f"mask_source must be one of {MASK_SOURCES}, got {mask_source!r}")
+        if pattern not in PATTERNS:
+            raise ValueError(f"pattern must be one of {PATTERNS}, got {pattern!r}")
         self.block_size = block_size
         self.mask_source = mask_source
         self.ratio = 0.0
         self.set_ratio(ratio)
         self.test_ratio = test_ratio
         self.test_seed = test_seed
+        self.pattern = pattern
 
     @classmethod
     def from_config(cls, cfg):
@@ -123,6 +164,7 @@ class MaskAndPredict(nn.Module):
             "ratio": m.RATIO_START,
             "test_ratio": m.TEST_RATIO,
             "test_seed": m.TEST_SEED,
+            "pattern": m.PATTERN,
         }
 
     def set_ratio(self, p: float) -> None:
@@ -141,7 +183,7 @@ class MaskAndPredict(nn.Module):
         ratio: Optional[float] = None,
         generator: Optional[torch.Generator] = None,
     ) -> torch.Tensor:
-        """``R x 1 x M x M`` maps -> the same maps with the removed blocks set to 0.
+        """``R x 1 x M x M`` maps -> the same maps with the removed parts set to 0.
 
         ``ratio`` None means ``ratio`` in training and ``test_ratio`` at inference; ``generator``
         None means torch's global RNG in training and :meth:`generator` at inference.
@@ -150,8 +192,10 @@ class MaskAndPredict(nn.Module):
             ratio = self.ratio if self.training else self.test_ratio
         if generator is None and not self.training:
             generator = self.generator()
-        keep = random_block_keep(maps[:, 0], ratio, self.block_size, generator)
+        pattern = self.pattern if self.training else "blocks"
+        keep = random_block_keep(maps[:, 0], ratio, self.block_size, generator, pattern)
         return maps * keep[:, None].to(maps.dtype)
 
     def extra_repr(self) -> str:
-        return f"ratio={self.ratio}, block_size={self.block_size}, source={self.mask_source}"
+        return (f"ratio={self.ratio}, block_size={self.block_size}, source={self.mask_source}, "
+                f"pattern={self.pattern}")

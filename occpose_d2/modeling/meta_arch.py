@@ -7,7 +7,8 @@ suffix. Person boxes of both domains (see ``MODEL.OCCPOSE.TRAIN_BOXES``) are poo
 detector's features into F_raw and fed to :class:`OccPoseInstanceHeads`.
 """
 
-from typing import Dict, List, Optional
+import copy
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from detectron2.config import configurable
@@ -21,7 +22,10 @@ from ..domains import DOMAIN_SOURCE, DOMAIN_TARGET, DOMAINS
 from .instance_heads import OccPoseInstanceHeads
 from .sampling import select_training_instances
 
-__all__ = ["OccPoseRCNN", "build_domain_detector_cfg", "DETECTOR_LOSS_NAMES"]
+__all__ = ["OccPoseRCNN", "build_domain_detector_cfg", "DETECTOR_LOSS_NAMES", "DETECTOR_PARTS"]
+
+# The sub-modules of a detector (a D2 GeneralizedRCNN) that MODEL.OCCPOSE.DETECTOR_TIE can tie.
+DETECTOR_PARTS = ("backbone", "proposal_generator", "roi_heads")
 
 # Losses of one domain's detector (D2's RPN and StandardROIHeads box head); in training each gets
 # the domain's suffix, e.g. "loss_cls_pd".
@@ -62,6 +66,8 @@ class OccPoseRCNN(nn.Module):
         detectors_only: bool = False,
         test_domain: str = DOMAIN_TARGET,
         test_score_thresh: float = 0.0,
+        detector_tie_weight: float = 0.0,
+        detector_tie_modules: Sequence[str] = ("backbone",),
     ):
         """
         Args:
@@ -73,6 +79,11 @@ class OccPoseRCNN(nn.Module):
                 frozen (``requires_grad=False``) so DDP and the optimizer skip them.
             test_domain: detector used at inference for inputs without a "domain".
             test_score_thresh: detections scoring below it are dropped at inference.
+            detector_tie_weight: weight w of ``loss_detector_tie`` = w * sum of squared
+                differences between the two detectors' parameters in ``detector_tie_modules``
+                (soft weight sharing; 0 = off, and always 0 with shared detectors).
+            detector_tie_modules: detector sub-modules tied ("backbone", "proposal_generator",
+                "roi_heads").
         """
         super().__init__()
         if set(detectors.keys()) != set(DOMAINS):
@@ -85,6 +96,9 @@ class OccPoseRCNN(nn.Module):
         self.detectors_only = detectors_only
         self.test_domain = test_domain
         self.test_score_thresh = test_score_thresh
+        shared = detectors[DOMAIN_SOURCE] is detectors[DOMAIN_TARGET]
+        self.detector_tie_weight = 0.0 if shared else detector_tie_weight
+        self.detector_tie_modules = tuple(detector_tie_modules)
         if detectors_only:
             instance_heads.requires_grad_(False)
 
@@ -94,7 +108,10 @@ class OccPoseRCNN(nn.Module):
         o = cfg.MODEL.OCCPOSE
         det_cfg = build_domain_detector_cfg(cfg)
         pe = build_model(det_cfg)
-        pd = pe if o.SHARE_DETECTORS else build_model(det_cfg)
+        # Two detectors start from the same weights, as the paper's do (both are pre-trained from
+        # one set of ImageNet weights): from-scratch runs would otherwise begin with unrelated
+        # feature spaces that instance-level alignment has to reconcile by chance.
+        pd = pe if o.SHARE_DETECTORS else copy.deepcopy(pe)
         return {
             "detectors": nn.ModuleDict({DOMAIN_SOURCE: pe, DOMAIN_TARGET: pd}),
             "instance_heads": OccPoseInstanceHeads(cfg, pe.backbone.output_shape()),
@@ -104,6 +121,8 @@ class OccPoseRCNN(nn.Module):
             "detectors_only": o.DETECTORS_ONLY,
             "test_domain": o.TEST_DOMAIN,
             "test_score_thresh": o.TEST_SCORE_THRESH,
+            "detector_tie_weight": o.DETECTOR_TIE.WEIGHT,
+            "detector_tie_modules": tuple(o.DETECTOR_TIE.MODULES),
         }
 
     @property
@@ -149,10 +168,17 @@ class OccPoseRCNN(nn.Module):
                 max_instances=self.max_train_instances,
                 num_classes=det.roi_heads.num_classes,
             )
-            pooled.append(self.instance_heads.pool(features, [c.proposal_boxes for c in chosen]))
+            x = self.instance_heads.pool(features, [c.proposal_boxes for c in chosen])
+            if len(x):
+                # Per-domain F_raw statistics: how far apart the two detectors' features drift.
+                storage.put_scalar(f"occpose/roi_feat_mean_{d}", x.detach().mean().item())
+                storage.put_scalar(f"occpose/roi_feat_std_{d}", x.detach().std().item())
+            pooled.append(x)
             instances.extend(chosen)
             domains.extend([d] * len(chosen))
         self._add_absent_domain_losses(losses, groups)
+        if self.detector_tie_weight > 0:
+            losses["loss_detector_tie"] = self.detector_tie_weight * self.detector_distance()
         if not self.detectors_only:
             losses.update(self.instance_heads(torch.cat(pooled), instances, domains))
         return losses
@@ -163,6 +189,17 @@ class OccPoseRCNN(nn.Module):
         det = self.detectors[domain]
         images = det.preprocess_image(inputs)
         return det, images, det.backbone(images.tensor)
+
+    def detector_distance(self) -> torch.Tensor:
+        """Sum of squared differences between the two detectors' trainable parameters
+        in ``detector_tie_modules`` (a scalar; 0 for shared detectors)."""
+        pe, pd = self.detectors[DOMAIN_SOURCE], self.detectors[DOMAIN_TARGET]
+        total = pe.pixel_mean.new_zeros(())
+        for name in self.detector_tie_modules:
+            for a, b in zip(getattr(pe, name).parameters(), getattr(pd, name).parameters()):
+                if a.requires_grad:
+                    total = total + (a - b).pow(2).sum()
+        return total
 
     def _add_absent_domain_losses(self, losses: Dict[str, torch.Tensor], groups) -> None:
         """Zero :data:`DETECTOR_LOSS_NAMES` losses for a domain without images in this batch,

@@ -1,0 +1,163 @@
+"""Self-training on the target domain: pseudo-poses from an EMA teacher (beyond the paper).
+
+The paper's pose branch never sees a target instance in training: target features reach it only
+through the adversarial alignment. Self-training closes that loop. A teacher, an exponential
+moving average (EMA) of the student's pose path (E_C, D_Seg, D_C, pose head), predicts heatmaps
+for the target instances of a step from their *unmasked* visible-mask maps; each joint whose
+teacher confidence is at least a threshold becomes a pseudo-label at the teacher's arg-max cell.
+The student predicts the same instances through Mask and Predict (masked maps) and is trained on
+those pseudo-labels, so it learns target appearance and to infer target joints behind removed
+parts. Confidence is the teacher's probability mass in the 3 x 3 cells around its peak
+("softmax_ce"), or the peak value ("mse").
+
+Mean Teacher (Tarvainen & Valpola, 2017) and self-training for adaptive detection (e.g. Adaptive
+Teacher, CVPR 2022) are the models; here the teacher shares the student's RoI features (it EMA's
+the instance heads only), which keeps the extra cost to one head pass on the target instances.
+"""
+
+import copy
+from typing import Dict, Tuple
+
+import torch
+from detectron2.config import configurable
+from detectron2.utils.events import get_event_storage
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["heatmap_pseudo_labels", "PoseSelfTraining"]
+
+
+def heatmap_pseudo_labels(
+    heatmaps: torch.Tensor, boxes: torch.Tensor, loss_type: str, threshold: float
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Pseudo-keypoints from teacher heatmaps.
+
+    Args:
+        heatmaps: ``R x K x S x S`` teacher heatmaps (logits for "softmax_ce", values for "mse").
+        boxes: ``R x 4`` XYXY boxes the heatmaps were predicted for (pixels).
+        loss_type: the pose head's loss type, "softmax_ce" or "mse".
+        threshold: joints with confidence >= threshold are kept (v = 2), the others get v = 0.
+
+    Returns:
+        keypoints ``R x K x 3`` (x, y, v) in pixels at the centre of the peak cell; confidence
+        ``R x K`` in [0, 1] ("softmax_ce") or the peak value ("mse").
+    """
+    r, k, s, _ = heatmaps.shape
+    flat = heatmaps.detach().flatten(2)
+    peak, cell = flat.max(dim=-1)
+    if loss_type == "softmax_ce":
+        probs = flat.softmax(dim=-1).view(r * k, 1, s, s)
+        mass = F.avg_pool2d(probs, 3, stride=1, padding=1, count_include_pad=True) * 9.0
+        confidence = mass.view(r, k, s * s).gather(-1, cell[..., None])[..., 0].clamp(max=1.0)
+    elif loss_type == "mse":
+        confidence = peak
+    else:
+        raise ValueError(f"Unknown pose loss type {loss_type!r}")
+    col = (cell % s).to(boxes.dtype)
+    row = torch.div(cell, s, rounding_mode="floor").to(boxes.dtype)
+    x0, y0, x1, y1 = (boxes[:, i:i + 1] for i in range(4))
+    x = x0 + (col + 0.5) * (x1 - x0) / s
+    y = y0 + (row + 0.5) * (y1 - y0) / s
+    v = (confidence >= threshold).to(boxes.dtype) * 2.0
+    return torch.stack([x, y, v], dim=-1), confidence
+
+
+class PoseSelfTraining(nn.Module):
+    """EMA teacher of the pose path and the pseudo-label loss of target instances.
+
+    The teacher's modules are frozen copies (``requires_grad=False``, so optimizers and DDP skip
+    them) that live in the model's state dict: a resumed run continues with the same teacher.
+    """
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        student: Dict[str, nn.Module],
+        start_iter: int,
+        ema_decay: float,
+        threshold: float,
+        loss_weight: float,
+    ):
+        """
+        Args:
+            student: the student's pose-path modules by name ("common_encoder", "seg_head",
+                "context_decoder", "pose_head"); the teacher starts as a copy of them.
+            start_iter: iteration from which the pseudo-label loss counts (before it the loss
+                is 0; the teacher is averaged from the first iteration on).
+            ema_decay: teacher <- decay * teacher + (1 - decay) * student, every training step.
+            threshold: joint confidence from which a pseudo-label is used (see
+                :func:`heatmap_pseudo_labels`).
+            loss_weight: weight of the pseudo-label pose loss.
+        """
+        super().__init__()
+        self.teacher = nn.ModuleDict({k: copy.deepcopy(m) for k, m in student.items()})
+        self.teacher.requires_grad_(False)
+        self.start_iter = start_iter
+        self.ema_decay = ema_decay
+        self.threshold = threshold
+        self.loss_weight = loss_weight
+
+    @classmethod
+    def from_config(cls, cfg, student: Dict[str, nn.Module]):
+        s = cfg.MODEL.OCCPOSE.SELF_TRAINING
+        return {
+            "student": student,
+            "start_iter": s.START_ITER,
+            "ema_decay": s.EMA_DECAY,
+            "threshold": s.THRESHOLD,
+            "loss_weight": s.LOSS_WEIGHT,
+        }
+
+    @torch.no_grad()
+    def update_teacher(self, student: Dict[str, nn.Module]) -> None:
+        """One EMA step of every teacher parameter (buffers are copied)."""
+        for name, module in student.items():
+            teacher = self.teacher[name]
+            for t, s in zip(teacher.parameters(), module.parameters()):
+                t.mul_(self.ema_decay).add_(s.detach(), alpha=1.0 - self.ema_decay)
+            for t, s in zip(teacher.buffers(), module.buffers()):
+                t.copy_(s)
+
+    @torch.no_grad()
+    def teacher_heatmaps(self, x: torch.Tensor) -> torch.Tensor:
+        """``R x C x P x P`` F_raw -> ``R x K x S x S`` teacher heatmaps (no masking)."""
+        t = self.teacher
+        feats = t["common_encoder"](x)
+        maps = t["seg_head"](feats).sigmoid()
+        return t["pose_head"](t["context_decoder"](feats) * maps)
+
+    def active(self) -> bool:
+        """Whether the pseudo-label loss counts at the current training iteration."""
+        return get_event_storage().iter >= self.start_iter
+
+    def loss(
+        self, student_heatmaps: torch.Tensor, x: torch.Tensor, boxes: torch.Tensor,
+        pose_head: nn.Module,
+    ) -> Dict[str, torch.Tensor]:
+        """``{"loss_pose_pseudo": weight * pose loss of the student against pseudo-labels}``.
+
+        Args:
+            student_heatmaps: ``R x K x S x S`` student heatmaps of the target instances.
+            x: their ``R x C x P x P`` F_raw.
+            boxes: their ``R x 4`` boxes (network input pixels).
+            pose_head: the student's pose head (its loss type, sigma and loss function).
+        """
+        zero = student_heatmaps.sum() * 0.0
+        if len(x) == 0:
+            return {"loss_pose_pseudo": zero}
+        storage = get_event_storage()
+        pseudo, confidence = heatmap_pseudo_labels(
+            self.teacher_heatmaps(x), boxes, pose_head.loss_type, self.threshold
+        )
+        kept = pseudo[..., 2] > 0
+        storage.put_scalar("occpose/pseudo_joint_frac", kept.float().mean().item())
+        storage.put_scalar("occpose/pseudo_confidence", confidence.mean().item())
+        if not kept.any():
+            return {"loss_pose_pseudo": zero}
+        loss = pose_head.losses(student_heatmaps, pseudo, boxes)["loss_pose"]
+        return {"loss_pose_pseudo": self.loss_weight * loss}
+
+    def extra_repr(self) -> str:
+        return (f"start_iter={self.start_iter}, ema_decay={self.ema_decay}, "
+                f"threshold={self.threshold}, loss_weight={self.loss_weight}")

@@ -220,7 +220,7 @@ class OccPoseInstanceHeads(nn.Module):
         st = self.self_training
         st.update_teacher({"common_encoder": self.common_encoder, "seg_head": self.seg_head,
                            "context_decoder": self.context_decoder, "pose_head": self.pose_head})
-        target = cat([torch.full((len(inst),), d == DOMAIN_TARGET, dtype=torch.bool, device=x.device)
+        target = cat([torch.full((len(inst),), d == DOMAIN_TARGET, device=x.device)
                       for inst, d in zip(instances, domains)]).nonzero()[:, 0]
         if not st.active() or len(target) == 0:
             return {"loss_pose_pseudo": feats.sum() * 0.0}

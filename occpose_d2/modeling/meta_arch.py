@@ -15,6 +15,7 @@ from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, build_model
 from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, Instances
+from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from ..config import validate_occpose_config
@@ -171,6 +172,7 @@ class OccPoseRCNN(nn.Module):
             x = self.instance_heads.pool(features, [c.proposal_boxes for c in chosen])
             if len(x):
                 # Per-domain F_raw statistics: how far apart the two detectors' features drift.
+                storage = get_event_storage()
                 storage.put_scalar(f"occpose/roi_feat_mean_{d}", x.detach().mean().item())
                 storage.put_scalar(f"occpose/roi_feat_std_{d}", x.detach().std().item())
             pooled.append(x)

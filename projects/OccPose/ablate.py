@@ -8,6 +8,11 @@ overrides, ``SEED k`` and a schedule scaled to ``--iters`` iterations, in its ow
 short resumes from its last checkpoint, so an interrupted sweep continues where it stopped. The
 synthetic data set is the default one (data seed 0) for every run.
 
+Runs go seed by seed (all variants of seed 0 first), ``--jobs`` at a time (default 2, one CPU
+thread each on a 2-core machine: two small runs side by side use the cores better than one).
+``--variants`` defaults to the sweep reported in BENCHMARKS.md; the others in :data:`VARIANTS`
+turn one beyond-paper switch on or off at a time.
+
 Example::
 
     python projects/OccPose/ablate.py --variants full no_adaptation --seeds 0 1 2 \
@@ -23,6 +28,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from detectron2.config import CfgNode
@@ -35,19 +41,37 @@ CONFIG = os.path.join(REPO, "configs", "Synthetic", "OccPose-Tiny.yaml")
 DEMO = os.path.join(HERE, "run_synthetic_demo.py")
 
 _TWO_DETECTORS = ["MODEL.OCCPOSE.SHARE_DETECTORS", "False"]
-# The variants: name -> (description, config overrides on top of configs/Synthetic/OccPose-Tiny).
+# The beyond-paper switches the tiny config turns on, turned off again: the paper's method.
+_PAPER = ["MODEL.OCCPOSE.DETECTOR_TIE.WEIGHT", "0.0", "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE",
+          "fully_visible"]
+# The variants: name -> (description, config overrides on top of configs/Synthetic/OccPose-Tiny,
+# whose method is `full`: two tied detectors, adaptation, pose loss on all labeled persons).
 VARIANTS: Dict[str, Tuple[str, List[str]]] = {
-    "full": ("two detectors + adversarial adaptation (the paper)", _TWO_DETECTORS),
-    "no_adaptation": ("two detectors, no domain loss",
+    "full": ("two tied detectors + adversarial adaptation + labeled-joint pose loss",
+             _TWO_DETECTORS),
+    "paper": ("two detectors + adversarial adaptation, nothing beyond the paper",
+              _TWO_DETECTORS + _PAPER),
+    "no_adaptation": ("full without the domain loss",
                       _TWO_DETECTORS + ["MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]),
-    "no_mask_and_predict": ("two detectors + adaptation, no Mask-and-Predict",
+    "no_mask_and_predict": ("full without Mask-and-Predict",
                             _TWO_DETECTORS + ["MODEL.OCCPOSE.MASK_AND_PREDICT.RATIO_END", "0.0"]),
-    "shared_detector": ("one detector for both domains + adaptation",
+    "shared_detector": ("full with one detector for both domains",
                         ["MODEL.OCCPOSE.SHARE_DETECTORS", "True"]),
-    "oracle": ("two detectors + adaptation, target poses supervised (upper bound)",
+    "oracle": ("full + target poses supervised (upper bound)",
                _TWO_DETECTORS + ["DATASETS.TRAIN_TARGET", "('synth_pd_train_kp',)",
                                  "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET", "True"]),
+    # Not in the default sweep: one switch at a time on top of `full`.
+    "no_tie": ("full without the detector tie", _TWO_DETECTORS + _PAPER[:2]),
+    "fully_visible": ("full with the paper's pose loss on fully visible persons only",
+                      _TWO_DETECTORS + _PAPER[2:]),
+    "mixed_cuts": ("full + occluder-like Mask-and-Predict cuts",
+                   _TWO_DETECTORS + ["MODEL.OCCPOSE.MASK_AND_PREDICT.PATTERN", "mixed"]),
+    "self_training": ("full + EMA-teacher pseudo-poses on the target",
+                      _TWO_DETECTORS + ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True",
+                                        "MODEL.OCCPOSE.SELF_TRAINING.THRESHOLD", "0.2"]),
 }
+DEFAULT_VARIANTS = ("full", "paper", "no_adaptation", "no_mask_and_predict", "shared_detector",
+                    "oracle")
 # Iteration-valued keys scaled with SOLVER.MAX_ITER by --iters (add new schedule keys here).
 SCHEDULE_KEYS = (
     "SOLVER.MAX_ITER",
@@ -58,6 +82,7 @@ SCHEDULE_KEYS = (
     "MODEL.OCCPOSE.MASK_AND_PREDICT.START_ITER",
     "MODEL.OCCPOSE.MASK_AND_PREDICT.END_ITER",
     "MODEL.OCCPOSE.DOMAIN_HEAD.GRL_RAMP_ITERS",
+    "MODEL.OCCPOSE.SELF_TRAINING.START_ITER",
 )
 # Evaluation of every run: the two keypoint val sets, occlusion AP at the two reported ratios.
 EVAL_OVERRIDES = ["DATASETS.TEST", "('synth_pe_val', 'synth_pd_val_kp')",
@@ -82,11 +107,14 @@ RESULTS_FILE = "results.json"
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS),
+                        choices=list(VARIANTS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
                         help="training seeds (config SEED)")
     parser.add_argument("--iters", type=int, default=500,
                         help="iterations per run; every schedule key is scaled to it")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="runs trained at once, each with OMP_NUM_THREADS = cores / jobs")
     parser.add_argument("--output", default=os.path.join(REPO, "output", "ablation"))
     parser.add_argument("--markdown", default=None, help="table file (default OUTPUT/ablation.md)")
     parser.add_argument("--json", default=None, help="also write the numbers as JSON here")
@@ -123,17 +151,19 @@ def run_overrides(variant: str, seed: int, iters: int, opts: Sequence[str]) -> L
     return base + scaled_schedule(get_occpose_cfg(CONFIG, base), iters)
 
 
-def run_one(out_dir: str, overrides: List[str]) -> Optional[float]:
+def run_one(out_dir: str, overrides: List[str], threads: Optional[int] = None) -> Optional[float]:
     """Train + evaluate one run in a child process (output in ``out_dir/run.log``) unless its
-    results exist; returns the wall time in seconds (None when skipped)."""
+    results exist; returns the wall time in seconds (None when skipped). ``threads`` sets the
+    child's OMP_NUM_THREADS (None: inherited)."""
     if os.path.isfile(os.path.join(out_dir, RESULTS_FILE)):
         return None
     os.makedirs(out_dir, exist_ok=True)
     start = time.perf_counter()
     cmd = [sys.executable, DEMO, "--output", out_dir, "--num-figures", "0"] + overrides
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads)) if threads else None
     log = os.path.join(out_dir, "run.log")
     with open(log, "a") as f:
-        code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
+        code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
     if code != 0:
         raise RuntimeError(f"run {out_dir} failed (exit code {code}); see {log}")
     return time.perf_counter() - start
@@ -202,15 +232,22 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     times = []
     total_start = time.perf_counter()
-    for variant in args.variants:
-        for seed in args.seeds:
-            out_dir = os.path.join(args.output, variant, f"seed{seed}")
-            seconds = run_one(out_dir, run_overrides(variant, seed, args.iters, args.opts))
-            if seconds is None:
-                print(f"{variant}/seed{seed}: done before, skipped", flush=True)
-            else:
-                times.append(seconds)
-                print(f"{variant}/seed{seed}: {seconds / 60:.1f} min", flush=True)
+    jobs = max(1, args.jobs)
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+
+    def one(variant: str, seed: int) -> None:
+        out_dir = os.path.join(args.output, variant, f"seed{seed}")
+        seconds = run_one(out_dir, run_overrides(variant, seed, args.iters, args.opts), threads)
+        if seconds is None:
+            print(f"{variant}/seed{seed}: done before, skipped", flush=True)
+        else:
+            times.append(seconds)
+            print(f"{variant}/seed{seed}: {seconds / 60:.1f} min", flush=True)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(one, v, s) for s in args.seeds for v in args.variants]
+        for future in futures:
+            future.result()
     total = time.perf_counter() - total_start
     print(f"total: {total / 60:.1f} min for {len(times)} run(s) trained", flush=True)
     table = collect(args.output, args.variants, args.seeds)

@@ -22,9 +22,11 @@ def demo():
 def test_variant_is_named(demo):
     cfg = get_occpose_cfg(demo.CONFIG)
     assert demo.describe_variant(cfg) == (
-        "shared detector; adversarial adaptation on; Mask-and-Predict on (ratio up to 0.5)")
+        "two detectors tied (w = 1); adversarial adaptation on; Mask-and-Predict on (ratio up "
+        "to 0.5); pose loss on labeled source persons")
     cfg = get_occpose_cfg(demo.CONFIG, [
-        "MODEL.OCCPOSE.SHARE_DETECTORS", "False", "MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0",
+        "MODEL.OCCPOSE.DETECTOR_TIE.WEIGHT", "0.0", "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE",
+        "fully_visible", "MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0",
         "MODEL.OCCPOSE.MASK_AND_PREDICT.RATIO_END", "0.0", "MODEL.OCCPOSE.DETECTORS_ONLY", "True",
         "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET", "True"])
     assert demo.describe_variant(cfg) == (
@@ -37,7 +39,7 @@ def test_summary_shows_gt_box_and_visibility_ap(demo):
     results = {"synth_pe_val": {"keypoints": {"AP": 66.0}},
                "synth_pd_val_kp": {"keypoints": {"AP": 33.0}, "visibility_ap": vis}}
     text = demo.summary_table(results, get_occpose_cfg(demo.CONFIG), 1.0)
-    assert text.startswith("Variant: shared detector;")
+    assert text.startswith("Variant: two detectors tied (w = 1);")
     assert "| target val AP, ground-truth boxes | 39.60 |" in text
     assert "| target val AP, visible < 0.65, detected boxes | 2.35 |" in text
     assert "| target val AP, visible < 0.65, ground-truth boxes | 3.60 |" in text

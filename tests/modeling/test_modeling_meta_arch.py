@@ -206,3 +206,40 @@ def test_sgd_steps_lower_every_loss():
         last = sum(h[key] for h in history[-3:]) / 3
         first = sum(h[key] for h in history[:3]) / 3
         assert last < first, f"{key}: {first:.4f} -> {last:.4f}"
+
+
+def test_two_detectors_start_equal_but_are_separate():
+    cfg = get_tiny_cfg()
+    cfg.MODEL.OCCPOSE.SHARE_DETECTORS = False
+    model = build_tiny_model(cfg)
+    pe, pd = model.detectors["pe"], model.detectors["pd"]
+    assert pe is not pd
+    pairs = list(zip(pe.state_dict().values(), pd.state_dict().values()))
+    assert pairs and all(torch.equal(a, b) for a, b in pairs)
+    assert all(a.data_ptr() != b.data_ptr() for a, b in zip(pe.parameters(), pd.parameters()))
+
+
+def test_detector_tie_pulls_the_two_detectors_together():
+    cfg = get_tiny_cfg()
+    cfg.MODEL.OCCPOSE.SHARE_DETECTORS = False
+    cfg.MODEL.OCCPOSE.DETECTOR_TIE.WEIGHT = 0.5
+    model = build_tiny_model(cfg).train()
+    assert model.detector_distance().item() == 0.0
+    pe_w = next(model.detectors["pe"].backbone.parameters())
+    pd_w = next(model.detectors["pd"].backbone.parameters())
+    with torch.no_grad():
+        pd_w.add_(0.1)
+    expected = 0.1**2 * pd_w.numel()
+    assert model.detector_distance().item() == pytest.approx(expected, rel=1e-4)
+    with EventStorage():
+        losses = model(make_inputs())
+    assert losses["loss_detector_tie"].item() == pytest.approx(0.5 * expected, rel=1e-4)
+    losses["loss_detector_tie"].backward()
+    # d/d(theta_pd) of w * (theta_pd - theta_pe)^2 = 2 w (theta_pd - theta_pe) = 0.1 here.
+    assert torch.allclose(pd_w.grad, torch.full_like(pd_w, 0.1), atol=1e-5)
+    assert torch.allclose(pe_w.grad, torch.full_like(pe_w, -0.1), atol=1e-5)
+    # The RPN and box heads are not tied by default.
+    rpn = next(model.detectors["pd"].proposal_generator.parameters())
+    assert rpn.grad is None or rpn.grad.abs().sum() == 0
+    cfg.MODEL.OCCPOSE.SHARE_DETECTORS = True
+    assert build_tiny_model(cfg).detector_tie_weight == 0.0

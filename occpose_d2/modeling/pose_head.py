@@ -6,6 +6,7 @@ Loss "softmax_ce" is Keypoint R-CNN's spatial cross-entropy (one-hot target cell
 averaged over the joints that count.
 """
 
+import functools
 import math
 from typing import Tuple
 
@@ -120,35 +121,79 @@ def pose_loss(
     raise ValueError(f"Unknown pose loss type {loss_type!r}, expected one of {POSE_LOSS_TYPES}")
 
 
+# Sub-cell steps of the decoder's peak search (per heatmap cell, each axis).
+_SUBCELL_STEPS = 16
+# PyTorch's (and ONNX Resize's default) bicubic coefficient.
+_CUBIC_A = -0.75
+
+
+def _cubic(d: torch.Tensor) -> torch.Tensor:
+    """Keys' cubic convolution kernel (a = -0.75, PyTorch's bicubic) at distances ``d``."""
+    a, d = _CUBIC_A, d.abs()
+    near = ((a + 2) * d - (a + 3)) * d * d + 1
+    far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return torch.where(d <= 1, near, torch.where(d < 2, far, torch.zeros_like(d)))
+
+
+@functools.cache
+def _subcell_weights(steps: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Offsets ``(2 * steps + 1,)`` in [-1, 1] cells around a cell and the ``(2 * steps + 1) x 6``
+    bicubic weights of the samples at offsets -2..3 (rows sum to 1)."""
+    offsets = torch.arange(-steps, steps + 1, dtype=torch.float64) / steps
+    taps = torch.arange(-2, 4, dtype=torch.float64)
+    weights = _cubic(offsets[:, None] - taps[None, :])
+    return offsets.float(), weights.float()
+
+
 def decode_heatmaps(heatmaps: torch.Tensor, boxes: torch.Tensor, loss_type: str) -> torch.Tensor:
     """``R x K x S x S`` heatmaps + ``R x 4`` XYXY boxes -> ``R x K x 3`` (x, y, score) in pixels.
 
-    Like D2's ``heatmaps_to_keypoints``: each box's maps are resized (bicubic) to the box's size
-    in pixels and the arg-max cell's centre is the joint. The score is the peak value for "mse"
-    (about 1 for a confident joint) and, for "softmax_ce", the peak's softmax probability
-    normalised over the S x S cells. Non-finite values (a diverged model) decode to score 0
-    instead of tripping D2's internal assertion.
+    The joint is the maximum of the maps' bicubic interpolant (PyTorch's ``bicubic``,
+    ``align_corners=False``, border samples repeated: what D2's ``heatmaps_to_keypoints`` resizes
+    with), searched on a grid of 1/16 cell within one cell of the arg-max cell and inside the box.
+    D2 searches the same interpolant on the box's pixel grid (one resize per box, a Python loop);
+    this search is vectorised and traceable, so eager inference and the exported model
+    (ONNX / TorchScript) run this one function. Positions differ from D2's by its pixel rounding
+    (<= 0.5 px) plus 1/32 cell. Heatmap coordinate u maps to pixel ``x0 + u * w / S`` (cell i
+    covers [i, i + 1)). The score is the peak value for "mse" (about 1 for a confident joint) and,
+    for "softmax_ce", the peak's softmax probability normalised over the S x S cells, as D2's.
+    Non-finite values (a diverged model) decode to score 0 instead of tripping D2's assertion.
     """
-    heatmaps = heatmaps.detach()
+    maps = torch.nan_to_num(heatmaps.detach(), nan=-1e4, posinf=1e4, neginf=-1e4)
     boxes = boxes.detach()
-    num_keypoints = heatmaps.shape[1]
-    out = heatmaps.new_zeros(len(boxes), num_keypoints, 3)
-    widths = (boxes[:, 2] - boxes[:, 0]).clamp(min=1)
-    heights = (boxes[:, 3] - boxes[:, 1]).clamp(min=1)
-    for i in range(len(boxes)):
-        maps = torch.nan_to_num(heatmaps[i], nan=-1e4, posinf=1e4, neginf=-1e4)
-        size = (int(heights[i].ceil()), int(widths[i].ceil()))
-        resized = F.interpolate(maps[None], size=size, mode="bicubic", align_corners=False)[0]
-        peak, pos = resized.flatten(1).max(dim=1)
-        x = pos % size[1]
-        y = torch.div(pos, size[1], rounding_mode="floor")
-        out[i, :, 0] = (x.float() + 0.5) * widths[i] / size[1] + boxes[i, 0]
-        out[i, :, 1] = (y.float() + 0.5) * heights[i] / size[0] + boxes[i, 1]
-        if loss_type == "mse":
-            out[i, :, 2] = peak
-        else:
-            out[i, :, 2] = 1.0 / (maps - peak[:, None, None]).exp().sum(dim=(1, 2))
-    return out
+    num, k, side = maps.shape[0], maps.shape[1], maps.shape[-1]
+    offsets, weights = (t.to(maps.device) for t in _subcell_weights(_SUBCELL_STEPS))
+    cell = maps.flatten(2).argmax(dim=2)  # R x K
+    cy = torch.div(cell, side, rounding_mode="floor")
+    cx = cell - cy * side
+    # 6 x 6 samples at rows cy-2..cy+3 and cols cx-2..cx+3 (border repeated).
+    padded = F.pad(maps, (2, 3, 2, 3), mode="replicate").flatten(2)
+    taps = torch.arange(6, device=maps.device)
+    rows = (cy[..., None] + taps)[..., :, None]
+    cols = (cx[..., None] + taps)[..., None, :]
+    patch = padded.gather(2, (rows * (side + 5) + cols).flatten(2)).view(num, k, 6, 6)
+    fine = weights @ patch @ weights.t()  # R x K x P x P, P = 2 * steps + 1
+    # Sample positions in input-cell units; only the box ([-0.5, S - 0.5]) counts.
+    sy = cy[..., None].float() + offsets
+    sx = cx[..., None].float() + offsets
+    inside = ((sy >= -0.5) & (sy <= side - 0.5))[..., :, None] \
+        & ((sx >= -0.5) & (sx <= side - 0.5))[..., None, :]
+    fine = torch.where(inside, fine, torch.full_like(fine, float("-inf")))
+    peak, pos = fine.flatten(2).max(dim=2)
+    steps = offsets.shape[0]
+    py = torch.div(pos, steps, rounding_mode="floor")
+    px = pos - py * steps
+    u = sx.gather(2, px[..., None])[..., 0] + 0.5
+    v = sy.gather(2, py[..., None])[..., 0] + 0.5
+    widths = (boxes[:, 2] - boxes[:, 0]).clamp(min=1)[:, None]
+    heights = (boxes[:, 3] - boxes[:, 1]).clamp(min=1)[:, None]
+    x = boxes[:, 0:1] + u * widths / side
+    y = boxes[:, 1:2] + v * heights / side
+    if loss_type == "mse":
+        score = peak
+    else:
+        score = 1.0 / (maps - peak[..., None, None]).exp().sum(dim=(2, 3))
+    return torch.stack([x, y, score], dim=2)
 
 
 class BasePoseHead(WeightedLossHead):

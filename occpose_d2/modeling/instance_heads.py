@@ -12,7 +12,7 @@ stays a faithful visible-mask predictor (``pred_masks``, ``pred_keypoint_visible
 loss reaches E_C (and the detectors) through D_C.
 """
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from detectron2.config import configurable
@@ -61,10 +61,12 @@ def keypoints_on_mask(keypoints: torch.Tensor, boxes: torch.Tensor, mask_probs: 
     cell of the box's ``R x M x M`` visible-mask probabilities that is >= 0.5."""
     side = mask_probs.shape[-1]
     u, v, inside = box_cell_coords(keypoints, boxes, side)
-    ui = u.floor().long().clamp(0, side - 1)
-    vi = v.floor().long().clamp(0, side - 1)
-    rows = torch.arange(len(boxes), device=boxes.device)[:, None]
-    return inside & (mask_probs[rows, vi, ui] >= 0.5)
+    cells = torch.arange(side, device=boxes.device)
+    rows = (v.floor().clamp(0, side - 1)[..., None] == cells).to(mask_probs.dtype)  # R x K x M
+    cols = (u.floor().clamp(0, side - 1)[..., None] == cells).to(mask_probs.dtype)
+    # one-hot picks instead of indexing: traceable, and the exported graph runs for any R (0 too)
+    probs = ((rows @ mask_probs) * cols).sum(dim=2)
+    return inside & (probs >= 0.5)
 
 
 class OccPoseInstanceHeads(nn.Module):
@@ -227,13 +229,34 @@ class OccPoseInstanceHeads(nn.Module):
         heatmaps = self._pose(feats[target], maps[target], None, None)
         return st.loss(heatmaps, x[target], boxes[target], self.pose_head)
 
-    def _forward_inference(self, x, instances: List[Instances], ratio, generator):
+    def predict(
+        self,
+        x: torch.Tensor,
+        boxes: torch.Tensor,
+        mask_ratio: Optional[float] = None,
+        generator: Optional[torch.Generator] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Inference on tensors; traceable when the Mask-and-Predict ratio is 0 (the default
+        ``TEST_RATIO``; the exported path).
+
+        Args:
+            x: ``R x C x P x P`` F_raw of ``boxes`` (``R x 4``, XYXY pixels of the network input).
+            mask_ratio, generator: test-time Mask and Predict (see :meth:`forward`).
+
+        Returns:
+            visible-mask probabilities ``R x 1 x M x M``, heatmaps ``R x 13 x S x S``, keypoints
+            ``R x 13 x 3`` (x, y, score; pixels), per-joint visibility ``R x 13`` bool.
+        """
         feats = self.common_encoder(x)
         probs = self.seg_head(feats).sigmoid()
-        heatmaps = self._pose(feats, probs, ratio, generator)
-        boxes = cat([inst.pred_boxes.tensor for inst in instances])
+        heatmaps = self._pose(feats, probs, mask_ratio, generator)
         keypoints = decode_heatmaps(heatmaps, boxes, self.pose_head.loss_type)
         visible = keypoints_on_mask(keypoints, boxes, probs[:, 0])
+        return probs, heatmaps, keypoints, visible
+
+    def _forward_inference(self, x, instances: List[Instances], ratio, generator):
+        boxes = cat([inst.pred_boxes.tensor for inst in instances])
+        probs, heatmaps, keypoints, visible = self.predict(x, boxes, ratio, generator)
         counts = [len(inst) for inst in instances]
         for inst, m, k, h, v in zip(instances, probs.split(counts), keypoints.split(counts),
                                     heatmaps.split(counts), visible.split(counts)):

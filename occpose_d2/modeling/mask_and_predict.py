@@ -190,6 +190,8 @@ class MaskAndPredict(nn.Module):
         """
         if ratio is None:
             ratio = self.ratio if self.training else self.test_ratio
+        if ratio == 0:
+            return maps  # nothing removed; no shape-dependent op, so traced graphs stay dynamic
         if generator is None and not self.training:
             generator = self.generator()
         pattern = self.pattern if self.training else "blocks"

@@ -136,13 +136,28 @@ def _cubic(d: torch.Tensor) -> torch.Tensor:
 
 
 @functools.cache
-def _subcell_weights(steps: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Offsets ``(2 * steps + 1,)`` in [-1, 1] cells around a cell and the ``(2 * steps + 1) x 6``
-    bicubic weights of the samples at offsets -2..3 (rows sum to 1)."""
+def _subcell_weights(steps: int) -> torch.Tensor:
+    """``(2 * steps + 1) x 6`` bicubic weights of the samples at offsets -2..3 from a cell, for
+    the points at offsets ``k / steps - 1`` (k = 0..2 * steps) from it; rows sum to 1."""
     offsets = torch.arange(-steps, steps + 1, dtype=torch.float64) / steps
     taps = torch.arange(-2, 4, dtype=torch.float64)
-    weights = _cubic(offsets[:, None] - taps[None, :])
-    return offsets.float(), weights.float()
+    return _cubic(offsets[:, None] - taps[None, :]).float()
+
+
+def _argmax_2d(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Max, row and column of the first maximum of each ``A x B`` map of ``R x K x A x B``
+    (row-major order, as a flat arg-max). Two reductions instead of a flattening reshape: an
+    exported reshape of an empty (R = 0) batch fails in ONNX Runtime."""
+    row_max, cols = x.max(dim=3)
+    peak, row = row_max.max(dim=2)
+    return peak, row, cols.gather(2, row[..., None])[..., 0]
+
+
+def _pick_rows(index: torch.Tensor, size: int) -> torch.Tensor:
+    """``R x K x T`` indices (clamped to [0, size - 1], i.e. border repeated) -> one-hot
+    ``R x K x T x size`` float matrices that pick those rows by matrix product."""
+    index = index.clamp(0, size - 1)
+    return (index[..., None] == torch.arange(size, device=index.device)).float()
 
 
 def decode_heatmaps(heatmaps: torch.Tensor, boxes: torch.Tensor, loss_type: str) -> torch.Tensor:
@@ -154,37 +169,32 @@ def decode_heatmaps(heatmaps: torch.Tensor, boxes: torch.Tensor, loss_type: str)
     D2 searches the same interpolant on the box's pixel grid (one resize per box, a Python loop);
     this search is vectorised and traceable, so eager inference and the exported model
     (ONNX / TorchScript) run this one function. Positions differ from D2's by its pixel rounding
-    (<= 0.5 px) plus 1/32 cell. Heatmap coordinate u maps to pixel ``x0 + u * w / S`` (cell i
-    covers [i, i + 1)). The score is the peak value for "mse" (about 1 for a confident joint) and,
-    for "softmax_ce", the peak's softmax probability normalised over the S x S cells, as D2's.
-    Non-finite values (a diverged model) decode to score 0 instead of tripping D2's assertion.
+    (under 1 px on single-peak maps). Heatmap coordinate u maps to pixel ``x0 + u * w / S`` (cell
+    i covers [i, i + 1)). The score is the peak value for "mse" (about 1 for a confident joint)
+    and, for "softmax_ce", the peak's softmax probability normalised over the S x S cells, as
+    D2's. Non-finite values (a diverged model) decode to score 0 instead of tripping D2's
+    assertion.
     """
     maps = torch.nan_to_num(heatmaps.detach(), nan=-1e4, posinf=1e4, neginf=-1e4)
     boxes = boxes.detach()
-    num, k, side = maps.shape[0], maps.shape[1], maps.shape[-1]
-    offsets, weights = (t.to(maps.device) for t in _subcell_weights(_SUBCELL_STEPS))
-    cell = maps.flatten(2).argmax(dim=2)  # R x K
-    cy = torch.div(cell, side, rounding_mode="floor")
-    cx = cell - cy * side
-    # 6 x 6 samples at rows cy-2..cy+3 and cols cx-2..cx+3 (border repeated).
-    padded = F.pad(maps, (2, 3, 2, 3), mode="replicate").flatten(2)
-    taps = torch.arange(6, device=maps.device)
-    rows = (cy[..., None] + taps)[..., :, None]
-    cols = (cx[..., None] + taps)[..., None, :]
-    patch = padded.gather(2, (rows * (side + 5) + cols).flatten(2)).view(num, k, 6, 6)
-    fine = weights @ patch @ weights.t()  # R x K x P x P, P = 2 * steps + 1
-    # Sample positions in input-cell units; only the box ([-0.5, S - 0.5]) counts.
-    sy = cy[..., None].float() + offsets
-    sx = cx[..., None].float() + offsets
+    side = maps.shape[-1]
+    steps = _SUBCELL_STEPS
+    weights = _subcell_weights(steps).to(maps.device)  # P x 6, P = 2 * steps + 1
+    _, cy, cx = _argmax_2d(maps)  # R x K
+    taps = torch.arange(-2, 4, device=maps.device)
+    # Bicubic interpolant on the P x P points around (cy, cx), from its 6 x 6 samples.
+    pick_y = weights @ _pick_rows(cy[..., None] + taps, side)  # R x K x P x S
+    pick_x = weights @ _pick_rows(cx[..., None] + taps, side)
+    fine = pick_y @ maps @ pick_x.transpose(-1, -2)  # R x K x P x P
+    # Point positions in cell units; only those inside the box ([-0.5, S - 0.5]) count.
+    offsets = torch.arange(-steps, steps + 1, device=maps.device) / steps
+    sy = cy[..., None] + offsets
+    sx = cx[..., None] + offsets
     inside = ((sy >= -0.5) & (sy <= side - 0.5))[..., :, None] \
         & ((sx >= -0.5) & (sx <= side - 0.5))[..., None, :]
-    fine = torch.where(inside, fine, torch.full_like(fine, float("-inf")))
-    peak, pos = fine.flatten(2).max(dim=2)
-    steps = offsets.shape[0]
-    py = torch.div(pos, steps, rounding_mode="floor")
-    px = pos - py * steps
-    u = sx.gather(2, px[..., None])[..., 0] + 0.5
-    v = sy.gather(2, py[..., None])[..., 0] + 0.5
+    peak, py, px = _argmax_2d(fine.masked_fill(~inside, float("-inf")))
+    u = cx + (px - steps) / steps + 0.5
+    v = cy + (py - steps) / steps + 0.5
     widths = (boxes[:, 2] - boxes[:, 0]).clamp(min=1)[:, None]
     heights = (boxes[:, 3] - boxes[:, 1]).clamp(min=1)[:, None]
     x = boxes[:, 0:1] + u * widths / side

@@ -18,4 +18,6 @@ setup(
         "fvcore",
         "tqdm",
     ],
+    # Export to ONNX and the ONNX Runtime predictor: pip install -e .[export]
+    extras_require={"export": ["onnx", "onnxruntime"]},
 )

@@ -9,6 +9,7 @@ from . import data, evaluation, modeling  # noqa: F401
 from .config import add_occpose_config, get_occpose_cfg, validate_occpose_config
 from .data import OccPoseDatasetMapper, build_two_domain_train_loader
 from .engine import OccPosePredictor, OccPoseTrainer
+from .export import OccPoseONNXPredictor
 from .keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
 from .modeling import OccPoseRCNN, OccPoseROIHeads
 
@@ -16,6 +17,7 @@ __all__ = [
     "KEYPOINT_NAMES",
     "NUM_KEYPOINTS",
     "OccPoseDatasetMapper",
+    "OccPoseONNXPredictor",
     "OccPosePredictor",
     "OccPoseRCNN",
     "OccPoseROIHeads",

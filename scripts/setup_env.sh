@@ -27,7 +27,7 @@ echo "setup: installing requirements (torch is large: about 2 minutes on a fresh
 "${PIP[@]}" install -c requirements/constraints.txt -r requirements/requirements.txt
 echo "setup: installing detectron2"
 "$VENV/bin/python" scripts/install_detectron2.py --constraints requirements/constraints.txt
-echo "setup: installing occpose_d2 (editable)"
-"${PIP[@]}" install --no-deps --no-build-isolation -e .
+echo "setup: installing occpose_d2 (editable) with its export extra (onnx, onnxruntime)"
+"${PIP[@]}" install -c requirements/constraints.txt --no-build-isolation -e ".[export]"
 "$VENV/bin/python" -c "import occpose_d2, detectron2; print('setup: occpose_d2 ready, detectron2', detectron2.__version__)"
 echo "$digest" > "$STAMP"

@@ -1,13 +1,26 @@
 """``OccPosePredictor``: D2's ``DefaultPredictor`` that can also estimate poses for given boxes."""
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
+from detectron2.data import transforms as T
 from detectron2.engine import DefaultPredictor
 from detectron2.structures import Boxes, Instances
 
-__all__ = ["OccPosePredictor"]
+__all__ = ["OccPosePredictor", "prepare_image"]
+
+
+def prepare_image(
+    original_image: np.ndarray, aug: T.Augmentation, input_format: str
+) -> Tuple[torch.Tensor, int, int]:
+    """D2's predictor input: a BGR ``H x W x 3`` uint8 image -> the network's ``3 x h x w``
+    float32 tensor (channels in ``input_format``, resized by ``aug``) and the original H, W."""
+    if input_format == "RGB":
+        original_image = original_image[:, :, ::-1]
+    height, width = original_image.shape[:2]
+    image = aug.get_transform(original_image).apply_image(original_image)
+    return torch.as_tensor(image.astype("float32").transpose(2, 0, 1)), height, width
 
 
 class OccPosePredictor(DefaultPredictor):
@@ -35,11 +48,7 @@ class OccPosePredictor(DefaultPredictor):
             {"instances": Instances} in original-image coordinates, as D2's predictor.
         """
         with torch.no_grad():
-            if self.input_format == "RGB":
-                original_image = original_image[:, :, ::-1]
-            height, width = original_image.shape[:2]
-            image = self.aug.get_transform(original_image).apply_image(original_image)
-            image = torch.as_tensor(image.astype("float32").transpose(2, 0, 1))
+            image, height, width = prepare_image(original_image, self.aug, self.input_format)
             inputs = {"image": image, "height": height, "width": width}
             if domain is not None:
                 inputs["domain"] = domain

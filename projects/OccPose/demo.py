@@ -8,6 +8,9 @@ as in the paper's Fig. 3. Examples:
         --input datasets/synthetic/pd/val/images/*.png --output out/ \
         --opts MODEL.WEIGHTS output/demo/model_final.pth
     python projects/OccPose/demo.py --config-file CONFIG --video-input street.mp4 --output out.mp4
+    # the exported model (projects/OccPose/export_model.py) on ONNX Runtime
+    python projects/OccPose/demo.py --config-file CONFIG --onnx export/model.onnx \
+        --input imgs/ --output out/
     # poses for boxes from your own detector: {"image.png": [[x1, y1, x2, y2], ...], ...}
     python projects/OccPose/demo.py --config-file CONFIG --input imgs/ --boxes boxes.json \
         --output out/
@@ -19,7 +22,7 @@ import logging
 import math
 import os
 from numbers import Real
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import cv2
 import numpy as np
@@ -27,13 +30,14 @@ import tqdm
 from detectron2.data.detection_utils import read_image
 from detectron2.utils.logger import setup_logger
 
-from occpose_d2 import OccPosePredictor, get_occpose_cfg
+from occpose_d2 import OccPoseONNXPredictor, OccPosePredictor, get_occpose_cfg
 from occpose_d2.data.datasets.common import read_json
 from occpose_d2.domains import DOMAINS
 from occpose_d2.visualization import draw_fig3
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 logger = logging.getLogger("occpose_d2.demo")
+Predictor = Union[OccPosePredictor, OccPoseONNXPredictor]
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -51,6 +55,8 @@ def get_parser() -> argparse.ArgumentParser:
                         help="detector to use (default MODEL.OCCPOSE.TEST_DOMAIN)")
     parser.add_argument("--boxes", help="JSON {image file name: [[x1, y1, x2, y2], ...]}: "
                         "estimate poses for these boxes instead of detecting")
+    parser.add_argument("--onnx", metavar="FILE", help="run this exported ONNX model with ONNX "
+                        "Runtime (OccPoseONNXPredictor) instead of PyTorch")
     parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER,
                         help="config overrides as KEY VALUE pairs")
     return parser
@@ -102,17 +108,20 @@ def load_boxes(path: str) -> Dict[str, np.ndarray]:
     return out
 
 
-def visualize(predictor: OccPosePredictor, image_bgr: np.ndarray, threshold: float,
+def visualize(predictor: Predictor, image_bgr: np.ndarray, threshold: float,
               boxes: Optional[np.ndarray] = None, domain: Optional[str] = None,
               scale: float = 1.0) -> np.ndarray:
     """Predict on one BGR image and return the drawn BGR image, ``scale`` times its size."""
-    out = predictor(image_bgr, boxes=boxes, domain=domain)["instances"].to("cpu")
+    if isinstance(predictor, OccPoseONNXPredictor):
+        out = predictor(image_bgr)["instances"]
+    else:
+        out = predictor(image_bgr, boxes=boxes, domain=domain)["instances"].to("cpu")
     drawn = draw_fig3(image_bgr[:, :, ::-1], predictions=out, score_thresh=threshold,
                       scale=scale)
     return drawn[:, :, ::-1]
 
 
-def run_images(args, predictor: OccPosePredictor) -> None:
+def run_images(args, predictor: Predictor) -> None:
     """Draw every input image into ``--output``; unreadable (e.g. truncated) images are skipped
     with a warning each and counted at the end."""
     paths = expand_inputs(args.input)
@@ -146,7 +155,7 @@ def run_images(args, predictor: OccPosePredictor) -> None:
                        len(paths))
 
 
-def run_video(args, predictor: OccPosePredictor) -> None:
+def run_video(args, predictor: Predictor) -> None:
     video = cv2.VideoCapture(args.video_input)
     if not video.isOpened():
         raise FileNotFoundError(f"cannot open video {args.video_input!r}")
@@ -179,7 +188,11 @@ def main(argv=None) -> None:
     setup_logger(name="occpose_d2")
     if bool(args.input) == bool(args.video_input):
         raise SystemExit("give exactly one of --input and --video-input")
-    predictor = OccPosePredictor(get_occpose_cfg(args.config_file, args.opts))
+    if args.onnx and (args.boxes or args.domain):
+        raise SystemExit("--onnx runs the exported detector of one domain: --boxes and --domain "
+                         "do not apply (choose the domain with export_model.py --domain)")
+    cfg = get_occpose_cfg(args.config_file, args.opts)
+    predictor = OccPoseONNXPredictor(cfg, args.onnx) if args.onnx else OccPosePredictor(cfg)
     if args.input:
         run_images(args, predictor)
     else:

@@ -26,6 +26,7 @@ from detectron2.modeling import build_model
 from detectron2.utils.logger import setup_logger
 
 from occpose_d2 import get_occpose_cfg
+from occpose_d2.domains import DOMAINS
 from occpose_d2.engine.predictor import prepare_image
 from occpose_d2.export import (
     OUTPUT_NAMES,
@@ -43,7 +44,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
     parser.add_argument("--sample-image", help="image to trace with (default: a generated one; "
                         "image size and detection count stay dynamic either way)")
-    parser.add_argument("--domain", choices=("pe", "pd"), default=None,
+    parser.add_argument("--domain", choices=DOMAINS, default=None,
                         help="detector to export (default MODEL.OCCPOSE.TEST_DOMAIN)")
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("opts", nargs=argparse.REMAINDER, default=[],

@@ -7,6 +7,8 @@ import torch
 from detectron2.structures import Boxes, Instances
 from torch import nn
 
+from ..domains import DOMAINS
+
 __all__ = ["OUTPUT_NAMES", "OccPoseExportModule", "outputs_to_instances"]
 
 # Outputs of the exported graph, in order, and the Instances field each fills.
@@ -36,25 +38,17 @@ class OccPoseExportModule(nn.Module):
         """
         super().__init__()
         domain = domain or model.test_domain
-        if domain not in model.detectors:
-            raise ValueError(f"domain must be one of {list(model.detectors)}, got {domain!r}")
+        if domain not in DOMAINS:
+            raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
+        self.model = model
         self.domain = domain
-        self.detector = model.detectors[domain]
-        self.instance_heads = model.instance_heads
-        self.score_thresh = model.test_score_thresh
 
     def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        det = self.detector
-        images = det.preprocess_image([{"image": image}])
-        features = det.backbone(images.tensor)
-        proposals, _ = det.proposal_generator(images, features, None)
-        found = det.roi_heads(images, features, proposals, None)[0][0]
-        found = found[found.scores >= self.score_thresh]
-        x = self.instance_heads.pool(features, [found.pred_boxes])
-        probs, heatmaps, keypoints, visible = self.instance_heads.predict(
-            x, found.pred_boxes.tensor)
-        return (found.pred_boxes.tensor, found.scores, found.pred_classes, probs, keypoints,
-                heatmaps, visible)
+        """``3 x H x W`` image -> the tensors of :data:`OUTPUT_NAMES` (the model's own
+        ``inference``, so eager and exported answers cannot drift apart)."""
+        found = self.model.inference([{"image": image, "domain": self.domain}],
+                                     do_postprocess=False)[0]
+        return tuple(found.get(f).tensor if f == "pred_boxes" else found.get(f) for f in _FIELDS)
 
 
 def outputs_to_instances(outputs: Sequence, image_size: Tuple[int, int]) -> Instances:

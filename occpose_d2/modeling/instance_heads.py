@@ -256,10 +256,14 @@ class OccPoseInstanceHeads(nn.Module):
 
     def _forward_inference(self, x, instances: List[Instances], ratio, generator):
         boxes = cat([inst.pred_boxes.tensor for inst in instances])
-        probs, heatmaps, keypoints, visible = self.predict(x, boxes, ratio, generator)
-        counts = [len(inst) for inst in instances]
-        for inst, m, k, h, v in zip(instances, probs.split(counts), keypoints.split(counts),
-                                    heatmaps.split(counts), visible.split(counts)):
+        outputs = self.predict(x, boxes, ratio, generator)
+        if len(instances) == 1:
+            # taken whole, not split by a Python count: a traced graph keeps N dynamic
+            per_image = [outputs]
+        else:
+            counts = [len(inst) for inst in instances]
+            per_image = list(zip(*(t.split(counts) for t in outputs)))
+        for inst, (m, h, k, v) in zip(instances, per_image):
             inst.pred_masks = m
             inst.pred_keypoints = k
             inst.pred_keypoint_heatmaps = h

@@ -19,7 +19,6 @@ import os
 
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import transforms as T
 from detectron2.data.detection_utils import read_image
 from detectron2.modeling import build_model
@@ -27,6 +26,7 @@ from detectron2.utils.logger import setup_logger
 
 from occpose_d2 import get_occpose_cfg
 from occpose_d2.domains import DOMAINS
+from occpose_d2.engine import AtomicDetectionCheckpointer
 from occpose_d2.engine.predictor import prepare_image
 from occpose_d2.export import (
     OUTPUT_NAMES,
@@ -82,7 +82,7 @@ def main(argv=None) -> None:
         raise SystemExit(f"{args.config_file}: MODEL.META_ARCHITECTURE is "
                          f"{cfg.MODEL.META_ARCHITECTURE!r}; only OccPoseRCNN is exported")
     model = build_model(cfg).eval()
-    DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    AtomicDetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)  # also plain D2 detector files
     if not cfg.MODEL.WEIGHTS:
         logger.warning("MODEL.WEIGHTS is empty: exporting randomly initialised weights")
     module = OccPoseExportModule(model, args.domain)

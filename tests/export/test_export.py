@@ -47,7 +47,7 @@ def exported(tmp_path_factory):
     and its ONNX and TorchScript exports."""
     cfg = _cfg()
     model = build_tiny_model(cfg, seed=0).train()
-    model.set_grl_lambda(0.0)
+    model.instance_heads.grl.set_lambda(0.0)
     inputs = make_inputs(("pe", "pd"))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     with EventStorage():

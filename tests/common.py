@@ -4,7 +4,9 @@ Usable by every test folder: ``from common import get_tiny_cfg, build_tiny_model
 (``tests/`` is on ``sys.path`` because pytest inserts the folder of ``tests/conftest.py``).
 """
 
+import importlib.util
 import os
+from types import ModuleType
 from typing import List, Optional, Sequence
 
 import torch
@@ -16,9 +18,11 @@ from occpose_d2 import add_occpose_config
 from occpose_d2.data.synthetic.instances import person_instances
 
 __all__ = [
-    "ASSETS", "BASE_CONFIG", "get_tiny_cfg", "build_tiny_model", "make_inputs",
+    "ASSETS", "BASE_CONFIG", "REPO", "get_tiny_cfg", "build_tiny_model", "make_inputs",
+    "load_project_script",
 ]
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE_CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "Base-OccPose.yaml")
 # Third-party sample files (sources and licences in tests/assets/README.md).
 ASSETS = os.path.join(os.path.dirname(__file__), "assets")
@@ -97,3 +101,12 @@ def make_inputs(
                        "file_name": f"synthetic_{domain}_{i}.png", "domain": domain,
                        "instances": inst})
     return inputs
+
+
+def load_project_script(name: str) -> ModuleType:
+    """``projects/OccPose/{name}.py`` imported as a module (the scripts are not a package)."""
+    path = os.path.join(REPO, "projects", "OccPose", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"occpose_{name}_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

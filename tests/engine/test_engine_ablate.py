@@ -1,23 +1,17 @@
 """projects/OccPose/ablate.py: schedule scaling, statistics, and a tiny sweep that resumes."""
 
-import importlib.util
 import json
 import os
 
 import pytest
+from common import load_project_script
 
 from occpose_d2 import get_occpose_cfg
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
 def ablate():
-    path = os.path.join(REPO, "projects", "OccPose", "ablate.py")
-    spec = importlib.util.spec_from_file_location("occpose_ablate_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_project_script("ablate")
 
 
 def test_schedule_scales_every_key_with_max_iter(ablate):

@@ -1,22 +1,15 @@
 """run_synthetic_demo.py's summary: it names the variant and shows where target AP is lost."""
 
-import importlib.util
-import os
 
 import pytest
+from common import load_project_script
 
 from occpose_d2 import get_occpose_cfg
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
 def demo():
-    path = os.path.join(REPO, "projects", "OccPose", "run_synthetic_demo.py")
-    spec = importlib.util.spec_from_file_location("occpose_demo_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_project_script("run_synthetic_demo")
 
 
 def test_variant_is_named(demo):

@@ -1,6 +1,5 @@
 """train_net.py end to end on the tiny synthetic set: train, resume, eval-only; and demo.py."""
 
-import importlib.util
 import json
 import logging
 import os
@@ -8,17 +7,9 @@ import os
 import cv2
 import pytest
 import torch
+from common import REPO, load_project_script
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(REPO, "configs", "quick_schedules", "occpose_tiny_instant_test.yaml")
-
-
-def _load_script(name):
-    path = os.path.join(REPO, "projects", "OccPose", f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"occpose_{name}_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _args(train_net, output_dir, *extra, opts=()):
@@ -29,7 +20,7 @@ def _args(train_net, output_dir, *extra, opts=()):
 @pytest.fixture(scope="module")
 def trained(synthetic_root, tmp_path_factory):
     """Run 4 iterations with a checkpoint every 2; returns (train_net module, output dir)."""
-    train_net = _load_script("train_net")
+    train_net = load_project_script("train_net")
     out = str(tmp_path_factory.mktemp("train_net"))
     torch.manual_seed(0)
     train_net.main(_args(train_net, out, opts=["SOLVER.CHECKPOINT_PERIOD", "2",
@@ -87,7 +78,7 @@ def test_eval_only_prints_metrics(trained, capsys):
 
 def test_demo_writes_an_output_image(trained, synthetic_root, tmp_path):
     _, out = trained
-    demo = _load_script("demo")
+    demo = load_project_script("demo")
     image_dir = os.path.join(synthetic_root, "pd", "val", "images")
     first = sorted(os.listdir(image_dir))[0]
     demo.main(["--config-file", CONFIG, "--input", os.path.join(image_dir, first),
@@ -125,7 +116,7 @@ def test_detector_pretraining_stage_loads_into_the_full_model(synthetic_root, tm
     """The paper's first stage (detectors only) and loading its weights for the second."""
     from detectron2.checkpoint import DetectionCheckpointer
 
-    train_net = _load_script("train_net")
+    train_net = load_project_script("train_net")
     out = str(tmp_path / "pretrain")
     train_net.main(_args(train_net, out, opts=[
         "MODEL.OCCPOSE.DETECTORS_ONLY", "True", "SOLVER.MAX_ITER", "2", "DATASETS.TEST", "()"]))
@@ -156,7 +147,7 @@ PLUGIN = ["MODEL.META_ARCHITECTURE", "GeneralizedRCNN", "MODEL.ROI_HEADS.NAME", 
 def plugin_run(synthetic_root, tmp_path_factory):
     """README's plugin mode (stock GeneralizedRCNN + OccPoseROIHeads): 2 iterations through
     train_net.py, evaluated on synth_pe_val; returns (train_net module, output dir)."""
-    train_net = _load_script("train_net")
+    train_net = load_project_script("train_net")
     out = str(tmp_path_factory.mktemp("plugin"))
     torch.manual_seed(0)
     train_net.main(_args(train_net, out, opts=PLUGIN + ["SOLVER.MAX_ITER", "2"]))
@@ -208,7 +199,7 @@ def test_plugin_model_trains_and_resumes_with_the_curriculum(plugin_run):
                                      "(char 28))"),
 ])
 def test_demo_bad_boxes_file_is_one_line_naming_the_file(tmp_path, content, message):
-    demo = _load_script("demo")
+    demo = load_project_script("demo")
     boxes = tmp_path / "boxes.json"
     boxes.write_text(content)
     (tmp_path / "a.png").write_bytes(b"")
@@ -221,7 +212,7 @@ def test_demo_bad_boxes_file_is_one_line_naming_the_file(tmp_path, content, mess
 def test_demo_skips_unreadable_images_and_draws_at_scale(trained, synthetic_root, tmp_path,
                                                          caplog):
     _, out = trained
-    demo = _load_script("demo")
+    demo = load_project_script("demo")
     image_dir = os.path.join(synthetic_root, "pd", "val", "images")
     first = sorted(os.listdir(image_dir))[0]
     inputs = tmp_path / "in"

@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
-from common import build_tiny_model, get_tiny_cfg, make_inputs
+from common import REPO, build_tiny_model, get_tiny_cfg, load_project_script, make_inputs
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.utils.events import EventStorage
 
@@ -149,3 +149,24 @@ def test_model_without_detections_exports_and_runs(tmp_path):
 def test_onnx_predictor_reports_a_missing_or_foreign_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing.onnx"):
         OccPoseONNXPredictor(_cfg(), str(tmp_path / "nothing.onnx"))
+
+
+def test_export_and_demo_commands(tmp_path):
+    """export_model.py writes a model.onnx that demo.py --onnx draws with; a wrong flag mix is
+    a one-line error."""
+    import cv2
+
+    config = os.path.join(REPO, "configs", "Synthetic", "OccPose-Tiny.yaml")
+    small = ["INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "160"]
+    load_project_script("export_model").main(
+        ["--config-file", config, "--output", str(tmp_path / "export"), *small])
+    onnx_path = tmp_path / "export" / "model.onnx"
+    assert onnx_path.is_file()
+    cv2.imwrite(str(tmp_path / "a.png"), _images()[1])
+    demo = load_project_script("demo")
+    demo.main(["--config-file", config, "--onnx", str(onnx_path), "--input",
+               str(tmp_path / "a.png"), "--output", str(tmp_path / "vis"), "--opts", *small])
+    assert (tmp_path / "vis" / "a.png").is_file()
+    with pytest.raises(SystemExit, match="--boxes and --domain"):
+        demo.main(["--config-file", config, "--onnx", str(onnx_path), "--domain", "pe",
+                   "--input", str(tmp_path / "a.png"), "--output", str(tmp_path / "vis")])

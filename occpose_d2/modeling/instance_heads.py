@@ -30,7 +30,7 @@ from .grl import GradientReversal
 from .mask_and_predict import MaskAndPredict
 from .pose_head import box_cell_coords, build_pose_head, decode_heatmaps
 from .seg_head import build_seg_head, seg_targets
-from .self_training import PoseSelfTraining
+from .self_training import POSE_PATH, PoseSelfTraining
 
 __all__ = ["OccPoseInstanceHeads", "pose_supervised", "keypoints_on_mask", "SUPERVISE_MODES"]
 
@@ -134,8 +134,7 @@ class OccPoseInstanceHeads(nn.Module):
         decoder = build_context_decoder(cfg, encoder.output_shape)
         seg_head = build_seg_head(cfg, encoder.output_shape)
         pose_head = build_pose_head(cfg, decoder.output_shape)
-        student = {"common_encoder": encoder, "seg_head": seg_head,
-                   "context_decoder": decoder, "pose_head": pose_head}
+        student = dict(zip(POSE_PATH, (encoder, seg_head, decoder, pose_head)))
         return {
             "in_features": list(o.IN_FEATURES),
             "pooler": pooler,
@@ -220,8 +219,7 @@ class OccPoseInstanceHeads(nn.Module):
         """EMA step of the teacher, then the pseudo-pose loss of the target instances,
         predicted through Mask and Predict (0 before ``SELF_TRAINING.START_ITER``)."""
         st = self.self_training
-        st.update_teacher({"common_encoder": self.common_encoder, "seg_head": self.seg_head,
-                           "context_decoder": self.context_decoder, "pose_head": self.pose_head})
+        st.update_teacher({name: getattr(self, name) for name in POSE_PATH})
         target = cat([torch.full((len(inst),), d == DOMAIN_TARGET, device=x.device)
                       for inst, d in zip(instances, domains)]).nonzero()[:, 0]
         if not st.active() or len(target) == 0:

@@ -49,7 +49,7 @@ def _remove_blocks_one(fg: np.ndarray, target: int, block: int, rng: np.random.G
 # Sides a straight occluder cut comes from, as (dy, dx) pointing away from the person's centre
 # (y grows downwards), and their probabilities: occluders in street scenes are mostly in front
 # of the legs (cars, bushes) or beside the person (poles, other people).
-_CUT_SIDES = {"bottom": (1.0, 0.0), "left": (0.0, -1.0), "right": (0.0, 1.0), "top": (-1.0, 0.0)}
+_CUT_SIDES = ((1.0, 0.0), (0.0, -1.0), (0.0, 1.0), (-1.0, 0.0))  # bottom, left, right, top
 _CUT_SIDE_P = (0.4, 0.25, 0.25, 0.1)
 _CUT_ANGLE_JITTER = np.deg2rad(25.0)  # tilt of the cut's edge
 
@@ -61,7 +61,7 @@ def _remove_side_one(fg: np.ndarray, target: int, rng: np.random.Generator) -> n
     straight-edged cut from a random side (bottom 40%, left or right 25% each, top 10%), its edge
     tilted by up to 25 degrees: the cells farthest along the cut's direction go first. Returns the
     ``M x M`` bool map of removed cells."""
-    dy, dx = list(_CUT_SIDES.values())[int(rng.choice(len(_CUT_SIDES), p=_CUT_SIDE_P))]
+    dy, dx = _CUT_SIDES[int(rng.choice(len(_CUT_SIDES), p=_CUT_SIDE_P))]
     angle = np.arctan2(dy, dx) + rng.uniform(-_CUT_ANGLE_JITTER, _CUT_ANGLE_JITTER)
     ys, xs = np.nonzero(fg)
     order = np.argsort(-(ys * np.sin(angle) + xs * np.cos(angle)), kind="stable")[:target]

@@ -24,7 +24,10 @@ from detectron2.utils.events import get_event_storage
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["heatmap_pseudo_labels", "PoseSelfTraining"]
+__all__ = ["POSE_PATH", "heatmap_pseudo_labels", "PoseSelfTraining"]
+
+# Attribute names of the pose-path modules of OccPoseInstanceHeads that the teacher averages.
+POSE_PATH = ("common_encoder", "seg_head", "context_decoder", "pose_head")
 
 
 def heatmap_pseudo_labels(
@@ -81,8 +84,8 @@ class PoseSelfTraining(nn.Module):
     ):
         """
         Args:
-            student: the student's pose-path modules by name ("common_encoder", "seg_head",
-                "context_decoder", "pose_head"); the teacher starts as a copy of them.
+            student: the student's pose-path modules by name (:data:`POSE_PATH`); the teacher
+                starts as a copy of them.
             start_iter: iteration from which the pseudo-label loss counts (before it the loss
                 is 0; the teacher is averaged from the first iteration on).
             ema_decay: teacher <- decay * teacher + (1 - decay) * student, every training step.

@@ -42,8 +42,9 @@ DEMO = os.path.join(HERE, "run_synthetic_demo.py")
 
 _TWO_DETECTORS = ["MODEL.OCCPOSE.SHARE_DETECTORS", "False"]
 # The beyond-paper switches the tiny config turns on, turned off again: the paper's method.
-_PAPER = ["MODEL.OCCPOSE.DETECTOR_TIE.WEIGHT", "0.0", "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE",
-          "fully_visible"]
+_NO_TIE = ["MODEL.OCCPOSE.DETECTOR_TIE.WEIGHT", "0.0"]
+_FULLY_VISIBLE = ["MODEL.OCCPOSE.POSE_HEAD.SUPERVISE", "fully_visible"]
+_PAPER = _NO_TIE + _FULLY_VISIBLE
 # The variants: name -> (description, config overrides on top of configs/Synthetic/OccPose-Tiny,
 # whose method is `full`: two tied detectors, adaptation, pose loss on all labeled persons).
 VARIANTS: Dict[str, Tuple[str, List[str]]] = {
@@ -61,9 +62,9 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                _TWO_DETECTORS + ["DATASETS.TRAIN_TARGET", "('synth_pd_train_kp',)",
                                  "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET", "True"]),
     # Not in the default sweep: one switch at a time on top of `full`.
-    "no_tie": ("full without the detector tie", _TWO_DETECTORS + _PAPER[:2]),
+    "no_tie": ("full without the detector tie", _TWO_DETECTORS + _NO_TIE),
     "fully_visible": ("full with the paper's pose loss on fully visible persons only",
-                      _TWO_DETECTORS + _PAPER[2:]),
+                      _TWO_DETECTORS + _FULLY_VISIBLE),
     "mixed_cuts": ("full + occluder-like Mask-and-Predict cuts",
                    _TWO_DETECTORS + ["MODEL.OCCPOSE.MASK_AND_PREDICT.PATTERN", "mixed"]),
     "self_training": ("full + EMA-teacher pseudo-poses on the target",

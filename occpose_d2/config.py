@@ -179,6 +179,14 @@ def _add_data_config(cfg: CN) -> None:
     _C.INPUT.BLUR_PROB = 0.2
     # Range of the blur's standard deviation (min, max), in pixels.
     _C.INPUT.BLUR_SIGMA = (0.5, 1.5)
+    # Copy-paste occluders (beyond the paper; occpose_d2/data/occluders.py): patches cut from
+    # random target-domain training images pasted over fully visible source persons in training,
+    # the covered joints becoming occluded-but-labeled (v = 1).
+    _C.INPUT.OCCLUDERS = CN()
+    # Probability that each fully visible source person gets one patch (in [0, 1]; 0 = off).
+    _C.INPUT.OCCLUDERS.PROB = 0.0
+    # Least fraction of the person's visible mask a patch may leave (in [0, 1]).
+    _C.INPUT.OCCLUDERS.MIN_VISIBLE = 0.35
 
 
 def _add_test_config(cfg: CN) -> None:
@@ -330,6 +338,10 @@ def validate_occpose_config(cfg: CN) -> None:
     _check_ratio("DATALOADER.TARGET_FRACTION", cfg.DATALOADER.TARGET_FRACTION)
     _check_choice("SOLVER.OPTIMIZER", cfg.SOLVER.OPTIMIZER, OPTIMIZERS)
     _check_ratio("INPUT.BLUR_PROB", cfg.INPUT.BLUR_PROB)
+    _check_ratio("INPUT.OCCLUDERS.PROB", cfg.INPUT.OCCLUDERS.PROB)
+    _check_ratio("INPUT.OCCLUDERS.MIN_VISIBLE", cfg.INPUT.OCCLUDERS.MIN_VISIBLE)
+    _check(cfg.INPUT.OCCLUDERS.PROB == 0 or cfg.INPUT.MASK_FORMAT == "bitmask",
+           "INPUT.MASK_FORMAT", cfg.INPUT.MASK_FORMAT, "'bitmask' when INPUT.OCCLUDERS.PROB > 0")
     for r in cfg.TEST.OCCLUSION_RATIOS:
         _check_ratio("TEST.OCCLUSION_RATIOS", r)
     sigmas = cfg.TEST.KEYPOINT_OKS_SIGMAS

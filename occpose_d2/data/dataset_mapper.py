@@ -9,19 +9,23 @@ of the target can leak into unsupervised adaptation (except for the oracle,
 are never recomputed from the (visible) masks. Augmentations (training): D2's resize / crop /
 flip from ``INPUT.*``, then ``RandomBrightness(*INPUT.BRIGHTNESS)`` and ``RandomGaussianBlur(
 INPUT.BLUR_PROB, INPUT.BLUR_SIGMA)``. Horizontal flips swap left/right joints with the 13-joint
-flip map (``keypoint_hflip_indices``).
+flip map (``keypoint_hflip_indices``). With ``INPUT.OCCLUDERS.PROB > 0``, source images then get
+copy-paste occluders cut from the target's training images (:mod:`.occluders`).
 """
+
+from typing import Optional
 
 import numpy as np
 import torch
 from detectron2.config import configurable
-from detectron2.data import DatasetMapper
+from detectron2.data import DatasetCatalog, DatasetMapper
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.structures import Boxes, BoxMode
 
 from ..domains import DOMAIN_SOURCE, DOMAIN_TARGET
 from ..keypoints import flip_indices
+from .occluders import PatchSampler, paste_occluders
 from .transforms import RandomGaussianBlur
 
 __all__ = ["OccPoseDatasetMapper"]
@@ -31,14 +35,24 @@ class OccPoseDatasetMapper(DatasetMapper):
     """``DatasetMapper`` for both domains (mapped-dict contract in ``occpose_d2/data``)."""
 
     @configurable
-    def __init__(self, is_train: bool = True, *, keep_target_keypoints: bool = False, **kwargs):
+    def __init__(self, is_train: bool = True, *, keep_target_keypoints: bool = False,
+                 occluder_prob: float = 0.0, occluder_min_visible: float = 0.35,
+                 occluder_patches: Optional[PatchSampler] = None, **kwargs):
         """
         Args:
             is_train, kwargs: as D2's ``DatasetMapper``.
             keep_target_keypoints: keep the keypoints of target ("pd") dicts (the oracle only).
+            occluder_prob, occluder_min_visible: copy-paste occluders on source images
+                (:func:`.occluders.paste_occluders`; 0 = off).
+            occluder_patches: where their content comes from (needed when ``occluder_prob > 0``).
         """
         super().__init__(is_train, **kwargs)
         self.keep_target_keypoints = keep_target_keypoints
+        if occluder_prob > 0 and occluder_patches is None:
+            raise ValueError("occluder_prob > 0 needs occluder_patches")
+        self.occluder_prob = occluder_prob
+        self.occluder_min_visible = occluder_min_visible
+        self.occluder_patches = occluder_patches
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
@@ -51,6 +65,13 @@ class OccPoseDatasetMapper(DatasetMapper):
             else flip_indices()
         )
         ret["recompute_boxes"] = False
+        occ = cfg.INPUT.OCCLUDERS
+        if is_train and occ.PROB > 0:
+            names = cfg.DATASETS.TRAIN_TARGET or cfg.DATASETS.TRAIN
+            files = [d["file_name"] for name in names for d in DatasetCatalog.get(name)]
+            ret["occluder_prob"] = occ.PROB
+            ret["occluder_min_visible"] = occ.MIN_VISIBLE
+            ret["occluder_patches"] = PatchSampler(list(dict.fromkeys(files)), cfg.INPUT.FORMAT)
         if is_train:
             lo, hi = cfg.INPUT.BRIGHTNESS
             if (lo, hi) != (1.0, 1.0):
@@ -64,9 +85,15 @@ class OccPoseDatasetMapper(DatasetMapper):
         """D2's mapping; an image that cannot be read (e.g. truncated) is an ``OSError`` naming
         its file."""
         try:
-            return super().__call__(dataset_dict)
+            out = super().__call__(dataset_dict)
         except (OSError, SyntaxError) as e:  # PIL: truncated or not an image
             raise OSError(f"{dataset_dict.get('file_name')}: {e}") from e
+        if (self.is_train and self.occluder_prob > 0 and out.get("domain") == DOMAIN_SOURCE
+                and "instances" in out):
+            image = out["image"].permute(1, 2, 0).numpy()  # (H, W, C) view of the CHW tensor
+            paste_occluders(image, out["instances"], self.occluder_prob,
+                            self.occluder_min_visible, self.occluder_patches, np.random)
+        return out
 
     @staticmethod
     def _fully_visible(anno) -> bool:

@@ -67,6 +67,8 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                       _TWO_DETECTORS + _FULLY_VISIBLE),
     "mixed_cuts": ("full + occluder-like Mask-and-Predict cuts",
                    _TWO_DETECTORS + ["MODEL.OCCPOSE.MASK_AND_PREDICT.PATTERN", "mixed"]),
+    "occluders": ("full + copy-paste occluders from target images on source persons",
+                  _TWO_DETECTORS + ["INPUT.OCCLUDERS.PROB", "0.5"]),
     "self_training": ("full + EMA-teacher pseudo-poses on the target",
                       _TWO_DETECTORS + ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True",
                                         "MODEL.OCCPOSE.SELF_TRAINING.THRESHOLD", "0.2"]),

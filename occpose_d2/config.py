@@ -162,6 +162,10 @@ def _add_heads_config(cfg: CN) -> None:
     # (e.g. DATASETS.TRAIN_TARGET synth_pd_train_kp) also give pose loss, every labeled person
     # with all its labeled joints, occluded ones included (True / False).
     _C.MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET = False
+    # Pose rescoring (beyond the paper, as SimpleBaseline / HRNet rank poses): at inference an
+    # instance's score becomes its box score times its mean joint score, so persons whose pose
+    # the head is unsure of rank lower; boxes and joints are unchanged (True / False).
+    _C.MODEL.OCCPOSE.POSE_HEAD.RESCORE = False
 
 
 def _add_data_config(cfg: CN) -> None:

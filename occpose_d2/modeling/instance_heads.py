@@ -88,6 +88,7 @@ class OccPoseInstanceHeads(nn.Module):
         supervise: str = "fully_visible",
         supervise_target: bool = False,
         self_training: Optional[PoseSelfTraining] = None,
+        rescore: bool = False,
     ):
         """
         Args:
@@ -100,6 +101,8 @@ class OccPoseInstanceHeads(nn.Module):
             supervise: "fully_visible" or "labeled" (see :func:`pose_supervised`).
             supervise_target: the oracle's pose loss on target instances with keypoints.
             self_training: EMA teacher + pseudo-pose loss on target instances (None: off).
+            rescore: at inference, multiply each instance's ``scores`` by its mean joint score
+                (pose rescoring; boxes and joints unchanged).
         """
         super().__init__()
         self.in_features = in_features
@@ -114,6 +117,7 @@ class OccPoseInstanceHeads(nn.Module):
         self.supervise = supervise
         self.supervise_target = supervise_target
         self.self_training = self_training
+        self.rescore = rescore
 
     @classmethod
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec], with_domain_head: bool = True):
@@ -150,6 +154,7 @@ class OccPoseInstanceHeads(nn.Module):
             "supervise_target": o.POSE_HEAD.SUPERVISE_TARGET,
             "self_training": PoseSelfTraining(cfg, student)
             if o.SELF_TRAINING.ENABLED else None,
+            "rescore": o.POSE_HEAD.RESCORE,
         }
 
     def pool(self, features: Dict[str, torch.Tensor], boxes: List[Boxes]) -> torch.Tensor:
@@ -178,7 +183,8 @@ class OccPoseInstanceHeads(nn.Module):
             training: dict with "loss_seg", "loss_pose" (and "loss_domain" with a domain head);
             inference: ``instances`` with ``pred_masks`` (``N x 1 x M x M`` probabilities),
             ``pred_keypoints`` (``N x 13 x 3``), ``pred_keypoint_heatmaps`` (``N x 13 x S x S``),
-            ``pred_keypoint_visible`` (``N x 13`` bool).
+            ``pred_keypoint_visible`` (``N x 13`` bool); with ``rescore``, ``scores`` times the
+            mean joint score.
         """
         if self.training:
             return self._forward_train(x, instances, domains or [DOMAIN_SOURCE] * len(instances))
@@ -266,4 +272,6 @@ class OccPoseInstanceHeads(nn.Module):
             inst.pred_keypoints = k
             inst.pred_keypoint_heatmaps = h
             inst.pred_keypoint_visible = v
+            if self.rescore and inst.has("scores"):
+                inst.scores = inst.scores * k[:, :, 2].mean(dim=1)
         return instances

@@ -239,6 +239,27 @@ def test_instance_heads_inference_fields():
         assert p.pred_keypoint_visible.dtype == torch.bool
 
 
+@pytest.mark.parametrize("rescore", [False, True])
+def test_pose_rescoring_multiplies_box_scores_by_mean_joint_score(rescore):
+    heads, feats, instances, _ = _heads_and_batch()
+    heads.rescore = rescore
+    heads.eval()
+    box_scores = torch.tensor([0.9, 0.5])
+    preds = []
+    for inst in instances:
+        p = Instances(inst.image_size)
+        p.pred_boxes = Boxes(inst.gt_boxes.tensor.clone())
+        p.scores = box_scores.clone()
+        preds.append(p)
+    with torch.no_grad():
+        out = heads(feats, preds)
+    for p in out:
+        joint = p.pred_keypoints[:, :, 2].mean(dim=1)
+        assert (joint > 0).all() and (joint < 1).all()
+        expected = box_scores * joint if rescore else box_scores
+        assert torch.allclose(p.scores, expected)
+
+
 def test_decode_heatmaps_agrees_with_d2_and_survives_non_finite_maps():
     """Same interpolant as D2's per-box bicubic resize, searched on a 1/16-cell grid instead of
     the box's pixels: single-peak maps decode within D2's pixel rounding of its answer."""

@@ -44,7 +44,8 @@ _TWO_DETECTORS = ["MODEL.OCCPOSE.SHARE_DETECTORS", "False"]
 # The beyond-paper switches the tiny config turns on, turned off again: the paper's method.
 _NO_TIE = ["MODEL.OCCPOSE.DETECTOR_TIE.WEIGHT", "0.0"]
 _FULLY_VISIBLE = ["MODEL.OCCPOSE.POSE_HEAD.SUPERVISE", "fully_visible"]
-_PAPER = _NO_TIE + _FULLY_VISIBLE
+_NO_RESCORE = ["MODEL.OCCPOSE.POSE_HEAD.RESCORE", "False"]
+_PAPER = _NO_TIE + _FULLY_VISIBLE + _NO_RESCORE
 # The variants: name -> (description, config overrides on top of configs/Synthetic/OccPose-Tiny,
 # whose method is `full`: two tied detectors, adaptation, pose loss on all labeled persons).
 VARIANTS: Dict[str, Tuple[str, List[str]]] = {
@@ -65,6 +66,8 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
     "no_tie": ("full without the detector tie", _TWO_DETECTORS + _NO_TIE),
     "fully_visible": ("full with the paper's pose loss on fully visible persons only",
                       _TWO_DETECTORS + _FULLY_VISIBLE),
+    "no_rescore": ("full with poses ranked by the box score alone (inference only)",
+                   _TWO_DETECTORS + _NO_RESCORE),
     "mixed_cuts": ("full + occluder-like Mask-and-Predict cuts",
                    _TWO_DETECTORS + ["MODEL.OCCPOSE.MASK_AND_PREDICT.PATTERN", "mixed"]),
     "occluders": ("full + copy-paste occluders from target images on source persons",

@@ -120,7 +120,12 @@ def describe_variant(cfg: CfgNode) -> str:
         parts.append(f"Mask-and-Predict pattern {m.PATTERN!r}")
     if o.POSE_HEAD.SUPERVISE != "fully_visible":
         parts.append(f"pose loss on {o.POSE_HEAD.SUPERVISE} source persons")
-    named = {"MODEL.OCCPOSE.SHARE_DETECTORS", "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET"}
+    if cfg.INPUT.OCCLUDERS.PROB > 0:
+        parts.append(f"copy-paste occluders (p = {cfg.INPUT.OCCLUDERS.PROB:g})")
+    if o.POSE_HEAD.RESCORE:
+        parts.append("poses ranked by box x mean joint score")
+    named = {"MODEL.OCCPOSE.SHARE_DETECTORS", "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET",
+             "MODEL.OCCPOSE.POSE_HEAD.RESCORE"}
     extra = [k for k in switches_on(cfg) if k not in named]
     if o.POSE_HEAD.SUPERVISE_TARGET:
         parts.append("ORACLE: target poses supervised")

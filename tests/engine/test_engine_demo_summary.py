@@ -16,15 +16,17 @@ def test_variant_is_named(demo):
     cfg = get_occpose_cfg(demo.CONFIG)
     assert demo.describe_variant(cfg) == (
         "two detectors tied (w = 1); adversarial adaptation on; Mask-and-Predict on (ratio up "
-        "to 0.5); pose loss on labeled source persons")
+        "to 0.5); pose loss on labeled source persons; poses ranked by box x mean joint score")
     cfg = get_occpose_cfg(demo.CONFIG, [
+        "MODEL.OCCPOSE.POSE_HEAD.RESCORE", "False", "INPUT.OCCLUDERS.PROB", "0.5",
         "MODEL.OCCPOSE.DETECTOR_TIE.WEIGHT", "0.0", "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE",
         "fully_visible", "MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0",
         "MODEL.OCCPOSE.MASK_AND_PREDICT.RATIO_END", "0.0", "MODEL.OCCPOSE.DETECTORS_ONLY", "True",
         "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET", "True"])
     assert demo.describe_variant(cfg) == (
         "two detectors (the paper); adversarial adaptation off; Mask-and-Predict off; "
-        "ORACLE: target poses supervised; switches on: MODEL.OCCPOSE.DETECTORS_ONLY")
+        "copy-paste occluders (p = 0.5); ORACLE: target poses supervised; "
+        "switches on: MODEL.OCCPOSE.DETECTORS_ONLY")
 
 
 def test_summary_shows_gt_box_and_visibility_ap(demo):

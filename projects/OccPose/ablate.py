@@ -47,9 +47,10 @@ _FULLY_VISIBLE = ["MODEL.OCCPOSE.POSE_HEAD.SUPERVISE", "fully_visible"]
 _NO_RESCORE = ["MODEL.OCCPOSE.POSE_HEAD.RESCORE", "False"]
 _PAPER = _NO_TIE + _FULLY_VISIBLE + _NO_RESCORE
 # The variants: name -> (description, config overrides on top of configs/Synthetic/OccPose-Tiny,
-# whose method is `full`: two tied detectors, adaptation, pose loss on all labeled persons).
+# whose method is `full`: two tied detectors, adaptation, pose loss on all labeled persons, poses
+# ranked by box x mean joint score).
 VARIANTS: Dict[str, Tuple[str, List[str]]] = {
-    "full": ("two tied detectors + adversarial adaptation + labeled-joint pose loss",
+    "full": ("two tied detectors + adversarial adaptation + labeled-joint pose loss + rescoring",
              _TWO_DETECTORS),
     "paper": ("two detectors + adversarial adaptation, nothing beyond the paper",
               _TWO_DETECTORS + _PAPER),

@@ -20,7 +20,13 @@ from .domain_head import (
     domain_loss,
 )
 from .grl import GradientReversal, grad_reverse
-from .instance_heads import OccPoseInstanceHeads, keypoints_on_mask, pose_supervised
+from .instance_heads import (
+    OccPoseInstanceHeads,
+    crop_to_inner_boxes,
+    keypoints_on_mask,
+    pose_supervised,
+    scale_boxes,
+)
 from .mask_and_predict import MaskAndPredict, random_block_keep
 from .meta_arch import OccPoseRCNN, build_domain_detector_cfg  # register OccPoseRCNN
 from .pose_head import (
@@ -59,6 +65,7 @@ __all__ = [
     "DOMAIN_PD",
     "DOMAIN_PE",
     "build_common_encoder",
+    "crop_to_inner_boxes",
     "build_context_decoder",
     "build_domain_detector_cfg",
     "build_domain_head",
@@ -73,6 +80,7 @@ __all__ = [
     "pose_loss",
     "pose_supervised",
     "random_block_keep",
+    "scale_boxes",
     "select_training_instances",
     "seg_loss",
 ]

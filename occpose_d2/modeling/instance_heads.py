@@ -7,6 +7,11 @@ F_raw (RoIAlign) -> E_C -> F_DI, then
     (source instances only: "pe" and fully visible, weight gamma; the oracle's
     ``POSE_HEAD.SUPERVISE_TARGET`` adds labeled target persons).
 
+The instance RoIs are the boxes grown by ``MODEL.OCCPOSE.ROI_SCALE`` about their centres (1 = the
+boxes themselves, as the paper): every sub-head then sees a margin around the person, and joints
+just outside a tight or occlusion-cut box can still be predicted. Masks are returned over the
+original boxes (:func:`crop_to_inner_boxes`).
+
 The segmentation map enters the pose branch detached: D_Seg is trained by its BCE only, so it
 stays a faithful visible-mask predictor (``pred_masks``, ``pred_keypoint_visible``), and the pose
 loss reaches E_C (and the detectors) through D_C.
@@ -20,6 +25,7 @@ from detectron2.layers import ShapeSpec, cat
 from detectron2.modeling.poolers import ROIPooler
 from detectron2.structures import Boxes, Instances
 from torch import nn
+from torchvision.ops import roi_align
 
 from ..domains import DOMAIN_LABELS, DOMAIN_SOURCE, DOMAIN_TARGET
 from ..keypoints import NUM_KEYPOINTS
@@ -32,7 +38,8 @@ from .pose_head import box_cell_coords, build_pose_head, decode_heatmaps
 from .seg_head import build_seg_head, seg_targets
 from .self_training import POSE_PATH, PoseSelfTraining
 
-__all__ = ["OccPoseInstanceHeads", "pose_supervised", "keypoints_on_mask", "SUPERVISE_MODES"]
+__all__ = ["OccPoseInstanceHeads", "pose_supervised", "keypoints_on_mask", "SUPERVISE_MODES",
+           "scale_boxes", "crop_to_inner_boxes"]
 
 # Which source instances give pose loss (``MODEL.OCCPOSE.POSE_HEAD.SUPERVISE``).
 SUPERVISE_MODES = ("fully_visible", "labeled")
@@ -54,6 +61,31 @@ def pose_supervised(
     if instances.has("gt_fully_visible"):
         return instances.gt_fully_visible.to(device=device, dtype=torch.bool)
     return (vis == 2).all(dim=1)
+
+
+def scale_boxes(boxes: torch.Tensor, scale: float) -> torch.Tensor:
+    """``R x 4`` XYXY boxes (pixels) grown by ``scale`` about their centres (returned as is
+    for 1)."""
+    if scale == 1.0:
+        return boxes
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    halves = (boxes[:, 2:] - boxes[:, :2]) * (scale / 2)
+    return torch.cat([centres - halves, centres + halves], dim=1)
+
+
+def crop_to_inner_boxes(maps: torch.Tensor, scale: float) -> torch.Tensor:
+    """``R x C x M x M`` maps over boxes grown by ``scale`` -> the same maps over the original
+    boxes: the central ``M / scale`` cells of each side, resampled to ``M x M`` (RoIAlign,
+    traceable; returned as is for 1)."""
+    if scale == 1.0:
+        return maps
+    side = maps.shape[-1]
+    lo = side * (1.0 - 1.0 / scale) / 2
+    index = torch.arange(maps.shape[0], device=maps.device, dtype=maps.dtype)[:, None]
+    corners = torch.tensor([lo, lo, side - lo, side - lo], device=maps.device, dtype=maps.dtype)
+    rois = torch.cat([index, corners.expand(maps.shape[0], 4)], dim=1)
+    return roi_align(maps, rois, output_size=side, spatial_scale=1.0, sampling_ratio=2,
+                     aligned=True)
 
 
 def keypoints_on_mask(keypoints: torch.Tensor, boxes: torch.Tensor, mask_probs: torch.Tensor):
@@ -89,6 +121,7 @@ class OccPoseInstanceHeads(nn.Module):
         supervise_target: bool = False,
         self_training: Optional[PoseSelfTraining] = None,
         rescore: bool = False,
+        roi_scale: float = 1.0,
     ):
         """
         Args:
@@ -103,6 +136,7 @@ class OccPoseInstanceHeads(nn.Module):
             self_training: EMA teacher + pseudo-pose loss on target instances (None: off).
             rescore: at inference, multiply each instance's ``scores`` by its mean joint score
                 (pose rescoring; boxes and joints unchanged).
+            roi_scale: the instance RoIs are the boxes grown by this factor (>= 1).
         """
         super().__init__()
         self.in_features = in_features
@@ -118,6 +152,7 @@ class OccPoseInstanceHeads(nn.Module):
         self.supervise_target = supervise_target
         self.self_training = self_training
         self.rescore = rescore
+        self.roi_scale = roi_scale
 
     @classmethod
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec], with_domain_head: bool = True):
@@ -155,11 +190,14 @@ class OccPoseInstanceHeads(nn.Module):
             "self_training": PoseSelfTraining(cfg, student)
             if o.SELF_TRAINING.ENABLED else None,
             "rescore": o.POSE_HEAD.RESCORE,
+            "roi_scale": o.ROI_SCALE,
         }
 
     def pool(self, features: Dict[str, torch.Tensor], boxes: List[Boxes]) -> torch.Tensor:
-        """F_raw: ``R x C x P x P`` RoIAlign features of ``boxes`` (per image, XYXY pixels)."""
-        return self.pooler([features[f] for f in self.in_features], boxes)
+        """F_raw: ``R x C x P x P`` RoIAlign features of ``boxes`` (per image, XYXY pixels)
+        grown by ``roi_scale``."""
+        rois = [Boxes(scale_boxes(b.tensor, self.roi_scale)) for b in boxes]
+        return self.pooler([features[f] for f in self.in_features], rois)
 
     def forward(
         self,
@@ -195,7 +233,8 @@ class OccPoseInstanceHeads(nn.Module):
         return self.pose_head(self.context_decoder(feats) * masked)
 
     def _forward_train(self, x, instances: List[Instances], domains: List[str]):
-        boxes = [inst.proposal_boxes for inst in instances]
+        boxes = [Boxes(scale_boxes(inst.proposal_boxes.tensor, self.roi_scale))
+                 for inst in instances]
         feats = self.common_encoder(x)
         seg_logits = self.seg_head(feats)
         seg_gt = seg_targets(instances, boxes, seg_logits.shape[-1])
@@ -259,8 +298,9 @@ class OccPoseInstanceHeads(nn.Module):
         return probs, heatmaps, keypoints, visible
 
     def _forward_inference(self, x, instances: List[Instances], ratio, generator):
-        boxes = cat([inst.pred_boxes.tensor for inst in instances])
-        outputs = self.predict(x, boxes, ratio, generator)
+        boxes = scale_boxes(cat([inst.pred_boxes.tensor for inst in instances]), self.roi_scale)
+        probs, *rest = self.predict(x, boxes, ratio, generator)
+        outputs = (crop_to_inner_boxes(probs, self.roi_scale), *rest)
         if len(instances) == 1:
             # taken whole, not split by a Python count: a traced graph keeps N dynamic
             per_image = [outputs]

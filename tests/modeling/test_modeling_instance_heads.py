@@ -13,6 +13,7 @@ from detectron2.utils.events import EventStorage
 from occpose_d2.modeling import (
     MaskAndPredict,
     OccPoseInstanceHeads,
+    crop_to_inner_boxes,
     decode_heatmaps,
     gaussian_heatmaps,
     grad_reverse,
@@ -20,6 +21,7 @@ from occpose_d2.modeling import (
     pose_loss,
     pose_supervised,
     random_block_keep,
+    scale_boxes,
 )
 
 SHAPES = {f"p{k}": ShapeSpec(channels=16, stride=2**k) for k in range(2, 7)}
@@ -258,6 +260,34 @@ def test_pose_rescoring_multiplies_box_scores_by_mean_joint_score(rescore):
         assert (joint > 0).all() and (joint < 1).all()
         expected = box_scores * joint if rescore else box_scores
         assert torch.allclose(p.scores, expected)
+
+
+def test_scale_boxes_grows_about_the_centre():
+    boxes = torch.tensor([[10.0, 20.0, 30.0, 60.0]])
+    assert scale_boxes(boxes, 1.0) is boxes
+    assert torch.equal(scale_boxes(boxes, 1.5), torch.tensor([[5.0, 10.0, 35.0, 70.0]]))
+
+
+def test_crop_to_inner_boxes_resamples_the_central_part():
+    side, scale = 20, 2.0
+    ramp = torch.arange(side, dtype=torch.float32) + 0.5  # value = cell-centre coordinate
+    maps = ramp.expand(side, side)[None, None].repeat(3, 1, 1, 1)  # varies along x
+    out = crop_to_inner_boxes(maps, scale)
+    lo = side * (1 - 1 / scale) / 2
+    expected = lo + (torch.arange(side) + 0.5) * (side - 2 * lo) / side
+    assert out.shape == maps.shape
+    assert torch.allclose(out[:, 0], expected.expand(3, side, side), atol=1e-5)
+    assert crop_to_inner_boxes(maps, 1.0) is maps
+
+
+def test_roi_scale_pools_the_grown_boxes():
+    heads, _, instances, _ = _heads_and_batch()
+    feats = {f"p{k}": torch.randn(2, 16, 128 // 2**k, 128 // 2**k) for k in range(2, 7)}
+    boxes = [inst.gt_boxes for inst in instances]
+    grown = [Boxes(scale_boxes(b.tensor, 1.25)) for b in boxes]
+    plain = heads.pool(feats, grown)
+    heads.roi_scale = 1.25
+    assert torch.allclose(heads.pool(feats, boxes), plain)
 
 
 def test_decode_heatmaps_agrees_with_d2_and_survives_non_finite_maps():

@@ -19,13 +19,15 @@ def test_variant_is_named(demo):
         "to 0.5); pose loss on labeled source persons; poses ranked by box x mean joint score")
     cfg = get_occpose_cfg(demo.CONFIG, [
         "MODEL.OCCPOSE.POSE_HEAD.RESCORE", "False", "INPUT.OCCLUDERS.PROB", "0.5",
+        "MODEL.OCCPOSE.ROI_SCALE", "1.25",
         "MODEL.OCCPOSE.DETECTOR_TIE.WEIGHT", "0.0", "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE",
         "fully_visible", "MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0",
         "MODEL.OCCPOSE.MASK_AND_PREDICT.RATIO_END", "0.0", "MODEL.OCCPOSE.DETECTORS_ONLY", "True",
         "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET", "True"])
     assert demo.describe_variant(cfg) == (
         "two detectors (the paper); adversarial adaptation off; Mask-and-Predict off; "
-        "copy-paste occluders (p = 0.5); ORACLE: target poses supervised; "
+        "copy-paste occluders (p = 0.5); instance RoIs grown by 1.25; "
+        "ORACLE: target poses supervised; "
         "switches on: MODEL.OCCPOSE.DETECTORS_ONLY")
 
 

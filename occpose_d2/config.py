@@ -171,6 +171,12 @@ def _add_heads_config(cfg: CN) -> None:
     # instance's score becomes its box score times its mean joint score, so persons whose pose
     # the head is unsure of rank lower; boxes and joints are unchanged (True / False).
     _C.MODEL.OCCPOSE.POSE_HEAD.RESCORE = False
+    # Flip test (beyond the paper, as SimpleBaseline / HRNet test): at inference OccPoseRCNN also
+    # runs the horizontally flipped image through the detector's backbone, pools the mirrored
+    # boxes and averages the mirrored heatmaps (left / right joints swapped) with the plain ones;
+    # boxes and masks come from the plain pass. Costs one more backbone and head pass per image
+    # (True / False; OccPoseROIHeads in a stock GeneralizedRCNN sees no image and ignores it).
+    _C.MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST = False
 
 
 def _add_data_config(cfg: CN) -> None:
@@ -184,6 +190,12 @@ def _add_data_config(cfg: CN) -> None:
     _C.DATALOADER.TARGET_FRACTION = 0.5
     # Random brightness factor range (min, max); (1.0, 1.0) disables it.
     _C.INPUT.BRIGHTNESS = (0.8, 1.2)
+    # Random contrast factor range (min, max), blending with the image mean (D2's
+    # RandomContrast); (1.0, 1.0) disables it.
+    _C.INPUT.CONTRAST = (1.0, 1.0)
+    # Random saturation factor range (min, max), blending with the grey image (D2's
+    # RandomSaturation; below 1 towards grey); (1.0, 1.0) disables it.
+    _C.INPUT.SATURATION = (1.0, 1.0)
     # Probability of a Gaussian blur in training (in [0, 1]).
     _C.INPUT.BLUR_PROB = 0.2
     # Range of the blur's standard deviation (min, max), in pixels.
@@ -347,6 +359,9 @@ def validate_occpose_config(cfg: CN) -> None:
     _check_ratio("DATALOADER.TARGET_FRACTION", cfg.DATALOADER.TARGET_FRACTION)
     _check_choice("SOLVER.OPTIMIZER", cfg.SOLVER.OPTIMIZER, OPTIMIZERS)
     _check_ratio("INPUT.BLUR_PROB", cfg.INPUT.BLUR_PROB)
+    for key in ("BRIGHTNESS", "CONTRAST", "SATURATION"):
+        lo, hi = cfg.INPUT[key]
+        _check(0 <= lo <= hi, f"INPUT.{key}", (lo, hi), "(min, max) with 0 <= min <= max")
     _check(cfg.MODEL.OCCPOSE.ROI_SCALE >= 1.0, "MODEL.OCCPOSE.ROI_SCALE",
            cfg.MODEL.OCCPOSE.ROI_SCALE, ">= 1")
     _check_ratio("INPUT.OCCLUDERS.PROB", cfg.INPUT.OCCLUDERS.PROB)

@@ -144,6 +144,8 @@ def test_idempotent_and_leaves_global_defaults_alone(cfg):
         ("MODEL.OCCPOSE.DOMAIN_HEAD.GRL_LAMBDA", -1.0, "GRL_LAMBDA"),
         ("DATALOADER.TARGET_FRACTION", 2.0, "TARGET_FRACTION"),
         ("TEST.KEYPOINT_OKS_SIGMAS", [0.1] * 17, "KEYPOINT_OKS_SIGMAS"),
+        ("INPUT.SATURATION", (1.2, 0.8), "SATURATION"),
+        ("INPUT.CONTRAST", (-0.5, 1.0), "CONTRAST"),
     ],
 )
 def test_validation_names_the_key(cfg, key, value, match):

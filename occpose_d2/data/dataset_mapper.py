@@ -7,10 +7,12 @@ Keypoints are kept for the source only: target dicts lose theirs in training, so
 of the target can leak into unsupervised adaptation (except for the oracle,
 ``MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET``, which keeps them). Full-body boxes are amodal and
 are never recomputed from the (visible) masks. Augmentations (training): D2's resize / crop /
-flip from ``INPUT.*``, then ``RandomBrightness(*INPUT.BRIGHTNESS)`` and ``RandomGaussianBlur(
-INPUT.BLUR_PROB, INPUT.BLUR_SIGMA)``. Horizontal flips swap left/right joints with the 13-joint
-flip map (``keypoint_hflip_indices``). With ``INPUT.OCCLUDERS.PROB > 0``, source images then get
-copy-paste occluders cut from the target's training images (:mod:`.occluders`).
+flip from ``INPUT.*``, then ``RandomBrightness(*INPUT.BRIGHTNESS)``, ``RandomContrast(
+*INPUT.CONTRAST)``, ``RandomSaturation(*INPUT.SATURATION)`` (each only when its range is not
+(1, 1)) and ``RandomGaussianBlur(INPUT.BLUR_PROB, INPUT.BLUR_SIGMA)``. Horizontal flips swap
+left/right joints with the 13-joint flip map (``keypoint_hflip_indices``). With
+``INPUT.OCCLUDERS.PROB > 0``, source images then get copy-paste occluders cut from the target's
+training images (:mod:`.occluders`).
 """
 
 from typing import Optional
@@ -73,9 +75,11 @@ class OccPoseDatasetMapper(DatasetMapper):
             ret["occluder_min_visible"] = occ.MIN_VISIBLE
             ret["occluder_patches"] = PatchSampler(list(dict.fromkeys(files)), cfg.INPUT.FORMAT)
         if is_train:
-            lo, hi = cfg.INPUT.BRIGHTNESS
-            if (lo, hi) != (1.0, 1.0):
-                ret["augmentations"].append(T.RandomBrightness(lo, hi))
+            for key, aug in (("BRIGHTNESS", T.RandomBrightness), ("CONTRAST", T.RandomContrast),
+                             ("SATURATION", T.RandomSaturation)):
+                lo, hi = cfg.INPUT[key]
+                if (lo, hi) != (1.0, 1.0):
+                    ret["augmentations"].append(aug(lo, hi))
             if cfg.INPUT.BLUR_PROB > 0:
                 ret["augmentations"].append(
                     RandomGaussianBlur(cfg.INPUT.BLUR_PROB, tuple(cfg.INPUT.BLUR_SIGMA)))

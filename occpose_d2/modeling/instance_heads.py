@@ -28,7 +28,7 @@ from torch import nn
 from torchvision.ops import roi_align
 
 from ..domains import DOMAIN_LABELS, DOMAIN_SOURCE, DOMAIN_TARGET
-from ..keypoints import NUM_KEYPOINTS
+from ..keypoints import NUM_KEYPOINTS, flip_indices
 from .common_encoder import build_common_encoder
 from .context_decoder import build_context_decoder
 from .domain_head import build_domain_head
@@ -39,7 +39,7 @@ from .seg_head import build_seg_head, seg_targets
 from .self_training import POSE_PATH, PoseSelfTraining
 
 __all__ = ["OccPoseInstanceHeads", "pose_supervised", "keypoints_on_mask", "SUPERVISE_MODES",
-           "scale_boxes", "crop_to_inner_boxes"]
+           "scale_boxes", "crop_to_inner_boxes", "mirror_boxes"]
 
 # Which source instances give pose loss (``MODEL.OCCPOSE.POSE_HEAD.SUPERVISE``).
 SUPERVISE_MODES = ("fully_visible", "labeled")
@@ -71,6 +71,12 @@ def scale_boxes(boxes: torch.Tensor, scale: float) -> torch.Tensor:
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2
     halves = (boxes[:, 2:] - boxes[:, :2]) * (scale / 2)
     return torch.cat([centres - halves, centres + halves], dim=1)
+
+
+def mirror_boxes(boxes: torch.Tensor, width) -> torch.Tensor:
+    """``R x 4`` XYXY boxes (pixels) of an image ``width`` pixels wide -> the same boxes in the
+    horizontally flipped image (x -> width - x)."""
+    return torch.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], dim=1)
 
 
 def crop_to_inner_boxes(maps: torch.Tensor, scale: float) -> torch.Tensor:
@@ -153,6 +159,8 @@ class OccPoseInstanceHeads(nn.Module):
         self.self_training = self_training
         self.rescore = rescore
         self.roi_scale = roi_scale
+        # Channel order of heatmaps of a mirrored image, read as the plain image's (flip test).
+        self.register_buffer("flip_perm", torch.tensor(flip_indices()), persistent=False)
 
     @classmethod
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec], with_domain_head: bool = True):
@@ -206,6 +214,7 @@ class OccPoseInstanceHeads(nn.Module):
         domains: Optional[List[str]] = None,
         mask_ratio: Optional[float] = None,
         generator: Optional[torch.Generator] = None,
+        x_mirrored: Optional[torch.Tensor] = None,
     ):
         """
         Args:
@@ -216,6 +225,8 @@ class OccPoseInstanceHeads(nn.Module):
             mask_ratio, generator: inference only; default: those of
                 :meth:`MaskAndPredict.forward` (``TEST_RATIO``, a generator seeded with
                 ``TEST_SEED``).
+            x_mirrored: inference only, optional: F_raw of the same boxes mirrored in the
+                horizontally flipped image (flip test, see :meth:`predict`).
 
         Returns:
             training: dict with "loss_seg", "loss_pose" (and "loss_domain" with a domain head);
@@ -226,10 +237,12 @@ class OccPoseInstanceHeads(nn.Module):
         """
         if self.training:
             return self._forward_train(x, instances, domains or [DOMAIN_SOURCE] * len(instances))
-        return self._forward_inference(x, instances, mask_ratio, generator)
+        return self._forward_inference(x, instances, mask_ratio, generator, x_mirrored)
 
     def _pose(self, feats, maps, ratio, generator) -> torch.Tensor:
-        masked = self.mask_and_predict(maps, ratio, generator)
+        return self._pose_of_masked(feats, self.mask_and_predict(maps, ratio, generator))
+
+    def _pose_of_masked(self, feats, masked) -> torch.Tensor:
         return self.pose_head(self.context_decoder(feats) * masked)
 
     def _forward_train(self, x, instances: List[Instances], domains: List[str]):
@@ -278,6 +291,7 @@ class OccPoseInstanceHeads(nn.Module):
         boxes: torch.Tensor,
         mask_ratio: Optional[float] = None,
         generator: Optional[torch.Generator] = None,
+        x_mirrored: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Inference on tensors; traceable when the Mask-and-Predict ratio is 0 (the default
         ``TEST_RATIO``; the exported path).
@@ -285,6 +299,10 @@ class OccPoseInstanceHeads(nn.Module):
         Args:
             x: ``R x C x P x P`` F_raw of ``boxes`` (``R x 4``, XYXY pixels of the network input).
             mask_ratio, generator: test-time Mask and Predict (see :meth:`forward`).
+            x_mirrored: optional ``R x C x P x P`` F_raw of the mirrored boxes in the flipped
+                image (flip test): its pose pass, with the masked map mirrored (the same cells
+                removed), gives heatmaps that are mirrored back, their left / right channels
+                swapped, and averaged with the plain ones. Masks come from ``x`` alone.
 
         Returns:
             visible-mask probabilities ``R x 1 x M x M``, heatmaps ``R x 13 x S x S``, keypoints
@@ -292,14 +310,18 @@ class OccPoseInstanceHeads(nn.Module):
         """
         feats = self.common_encoder(x)
         probs = self.seg_head(feats).sigmoid()
-        heatmaps = self._pose(feats, probs, mask_ratio, generator)
+        masked = self.mask_and_predict(probs, mask_ratio, generator)
+        heatmaps = self._pose_of_masked(feats, masked)
+        if x_mirrored is not None:
+            mirrored = self._pose_of_masked(self.common_encoder(x_mirrored), masked.flip(-1))
+            heatmaps = (heatmaps + mirrored.flip(-1)[:, self.flip_perm]) / 2
         keypoints = decode_heatmaps(heatmaps, boxes, self.pose_head.loss_type)
         visible = keypoints_on_mask(keypoints, boxes, probs[:, 0])
         return probs, heatmaps, keypoints, visible
 
-    def _forward_inference(self, x, instances: List[Instances], ratio, generator):
+    def _forward_inference(self, x, instances: List[Instances], ratio, generator, x_mirrored):
         boxes = scale_boxes(cat([inst.pred_boxes.tensor for inst in instances]), self.roi_scale)
-        probs, *rest = self.predict(x, boxes, ratio, generator)
+        probs, *rest = self.predict(x, boxes, ratio, generator, x_mirrored)
         outputs = (crop_to_inner_boxes(probs, self.roi_scale), *rest)
         if len(instances) == 1:
             # taken whole, not split by a Python count: a traced graph keeps N dynamic

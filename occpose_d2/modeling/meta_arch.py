@@ -20,7 +20,7 @@ from torch import nn
 
 from ..config import validate_occpose_config
 from ..domains import DOMAIN_SOURCE, DOMAIN_TARGET, DOMAINS
-from .instance_heads import OccPoseInstanceHeads
+from .instance_heads import OccPoseInstanceHeads, mirror_boxes
 from .sampling import select_training_instances
 
 __all__ = ["OccPoseRCNN", "build_domain_detector_cfg", "DETECTOR_LOSS_NAMES", "DETECTOR_PARTS"]
@@ -69,6 +69,7 @@ class OccPoseRCNN(nn.Module):
         test_score_thresh: float = 0.0,
         detector_tie_weight: float = 0.0,
         detector_tie_modules: Sequence[str] = ("backbone",),
+        flip_test: bool = False,
     ):
         """
         Args:
@@ -85,6 +86,10 @@ class OccPoseRCNN(nn.Module):
                 (soft weight sharing; 0 = off, and always 0 with shared detectors).
             detector_tie_modules: detector sub-modules tied ("backbone", "proposal_generator",
                 "roi_heads").
+            flip_test: at inference, also pool the mirrored boxes from the backbone features of
+                the horizontally flipped input and let the instance heads average the two poses
+                (see :meth:`OccPoseInstanceHeads.predict`). The whole padded input is flipped,
+                so an image with padding sees it on its left in that pass.
         """
         super().__init__()
         if set(detectors.keys()) != set(DOMAINS):
@@ -100,6 +105,7 @@ class OccPoseRCNN(nn.Module):
         shared = detectors[DOMAIN_SOURCE] is detectors[DOMAIN_TARGET]
         self.detector_tie_weight = 0.0 if shared else detector_tie_weight
         self.detector_tie_modules = tuple(detector_tie_modules)
+        self.flip_test = flip_test
         if detectors_only:
             instance_heads.requires_grad_(False)
 
@@ -124,6 +130,7 @@ class OccPoseRCNN(nn.Module):
             "test_score_thresh": o.TEST_SCORE_THRESH,
             "detector_tie_weight": o.DETECTOR_TIE.WEIGHT,
             "detector_tie_modules": tuple(o.DETECTOR_TIE.MODULES),
+            "flip_test": o.POSE_HEAD.FLIP_TEST,
         }
 
     @property
@@ -253,7 +260,9 @@ class OccPoseRCNN(nn.Module):
                     for i, size in zip(idxs, images.image_sizes)
                 ]
             x = self.instance_heads.pool(features, [r.pred_boxes for r in found])
-            found = self.instance_heads(x, found, mask_ratio=mask_ratio, generator=generator)
+            x_mirrored = self._mirrored_features(det, images, found) if self.flip_test else None
+            found = self.instance_heads(x, found, mask_ratio=mask_ratio, generator=generator,
+                                        x_mirrored=x_mirrored)
             for i, r, size in zip(idxs, found, images.image_sizes):
                 results[i], sizes[i] = r, size
         if not do_postprocess:
@@ -262,6 +271,14 @@ class OccPoseRCNN(nn.Module):
             {"instances": detector_postprocess(r, x.get("height", s[0]), x.get("width", s[1]))}
             for r, x, s in zip(results, batched_inputs, sizes)
         ]
+
+    def _mirrored_features(self, det, images, found: List[Instances]) -> torch.Tensor:
+        """F_raw of the ``found`` boxes mirrored, pooled from the backbone features of the
+        horizontally flipped (padded) input batch: ``R x C x P x P``, rows as for ``found``."""
+        flipped = images.tensor.flip(-1)
+        width = flipped.shape[-1]
+        boxes = [Boxes(mirror_boxes(r.pred_boxes.tensor, width)) for r in found]
+        return self.instance_heads.pool(det.backbone(flipped), boxes)
 
     def _to_input_coords(self, given: Instances, inp: dict, size) -> Instances:
         """Given boxes in original coordinates -> Instances in the network input's frame."""

@@ -119,6 +119,11 @@ def test_blur_and_brightness_from_config(synthetic_root):
     cfg.INPUT.BLUR_PROB = 1.0
     names = [type(x).__name__ for x in OccPoseDatasetMapper(cfg, True).augmentations.augs]
     assert names == ["ResizeShortestEdge", "RandomFlip", "RandomBrightness", "RandomGaussianBlur"]
+    cfg.INPUT.CONTRAST = (0.6, 1.4)
+    cfg.INPUT.SATURATION = (0.5, 1.5)
+    names = [type(x).__name__ for x in OccPoseDatasetMapper(cfg, True).augmentations.augs]
+    assert names[2:] == ["RandomBrightness", "RandomContrast", "RandomSaturation",
+                         "RandomGaussianBlur"]
     img = (np.arange(32 * 32 * 3) % 251).astype(np.uint8).reshape(32, 32, 3)
     t = RandomGaussianBlur(1.0, (1.0, 2.0)).get_transform(img)
     assert isinstance(t, GaussianBlurTransform) and 1.0 <= t.sigma <= 2.0

@@ -32,6 +32,7 @@ def _cfg():
     cfg.INPUT.MIN_SIZE_TEST = 112  # the predictors resize, as in deployment
     cfg.INPUT.MAX_SIZE_TEST = 200
     cfg.MODEL.OCCPOSE.POSE_HEAD.RESCORE = True  # as the synthetic config: scores exported too
+    cfg.MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST = True  # and its flip test
     return cfg
 
 

@@ -13,7 +13,9 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 import occpose_d2
+from occpose_d2.keypoints import flip_indices
 from occpose_d2.modeling import OccPoseRCNN
+from occpose_d2.modeling.instance_heads import mirror_boxes
 
 DET_KEYS = ("loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg")
 LOSS_KEYS = {f"{k}_{d}" for k in DET_KEYS for d in ("pe", "pd")} | {
@@ -243,3 +245,32 @@ def test_detector_tie_pulls_the_two_detectors_together():
     assert rpn.grad is None or rpn.grad.abs().sum() == 0
     cfg.MODEL.OCCPOSE.SHARE_DETECTORS = True
     assert build_tiny_model(cfg).detector_tie_weight == 0.0
+
+
+def test_flip_test_makes_poses_mirror_equivariant():
+    """With the flip test, the poses of a mirrored image (mirrored boxes) are the mirrored poses
+    of the image; without it they are not (the tiny random network is not symmetric)."""
+    cfg = get_tiny_cfg()
+    cfg.MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST = True
+    model = build_tiny_model(cfg).eval()
+    size = 96  # a multiple of the size divisibility: no padding, so the flip is exact
+    inputs = make_inputs(("pd",), size=(size, size))
+    mirrored = [dict(inputs[0], image=inputs[0]["image"].flip(-1))]
+    boxes = torch.tensor([[10.0, 8, 40, 80], [45, 20, 75, 90]])
+
+    def poses(batch, b):
+        given = Instances((size, size))
+        given.pred_boxes = Boxes(b)
+        with torch.no_grad():
+            return model.inference(batch, [given])[0]["instances"].pred_keypoints
+
+    def mirrored_back(kp):
+        kp = kp[:, flip_indices()].clone()
+        kp[..., 0] = size - kp[..., 0]
+        return kp
+
+    plain, flipped = poses(inputs, boxes), poses(mirrored, mirror_boxes(boxes, size))
+    assert torch.allclose(plain, mirrored_back(flipped), atol=0.2)
+    model.flip_test = False
+    plain, flipped = poses(inputs, boxes), poses(mirrored, mirror_boxes(boxes, size))
+    assert (plain[..., :2] - mirrored_back(flipped)[..., :2]).abs().max() > 1.0

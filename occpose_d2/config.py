@@ -148,6 +148,11 @@ def _add_heads_config(cfg: CN) -> None:
     _C.MODEL.OCCPOSE.SELF_TRAINING.THRESHOLD = 0.5
     # Weight of the pseudo-pose loss (>= 0), relative to the source pose loss (gamma).
     _C.MODEL.OCCPOSE.SELF_TRAINING.LOSS_WEIGHT = 1.0
+    # Only target persons at least this visible get pseudo-poses, in [0, 1]: visible fraction =
+    # area of the visible box (CityPersons' vis_bbox, gt_vis_boxes) / area of the full box. The
+    # teacher is most often right on nearly visible persons; Mask and Predict on the student's
+    # side still teaches the hidden joints (0 = every target person).
+    _C.MODEL.OCCPOSE.SELF_TRAINING.MIN_VISIBLE = 0.0
 
     # Pose encoder-decoder (POSE_HEAD_REGISTRY): masked features -> 13 keypoint heatmaps.
     _C.MODEL.OCCPOSE.POSE_HEAD = _sub_head_node("EncoderDecoderPoseHead", 128)
@@ -348,6 +353,7 @@ def validate_occpose_config(cfg: CN) -> None:
     _check(0.0 <= st.EMA_DECAY < 1.0, "MODEL.OCCPOSE.SELF_TRAINING.EMA_DECAY", st.EMA_DECAY,
            "a value in [0, 1)")
     _check_ratio("MODEL.OCCPOSE.SELF_TRAINING.THRESHOLD", st.THRESHOLD)
+    _check_ratio("MODEL.OCCPOSE.SELF_TRAINING.MIN_VISIBLE", st.MIN_VISIBLE)
     _check(st.LOSS_WEIGHT >= 0, "MODEL.OCCPOSE.SELF_TRAINING.LOSS_WEIGHT", st.LOSS_WEIGHT, ">= 0")
     p = o.POSE_HEAD
     _check_choice("MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE", p.LOSS_TYPE, POSE_LOSS_TYPES)

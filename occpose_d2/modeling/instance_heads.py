@@ -274,11 +274,13 @@ class OccPoseInstanceHeads(nn.Module):
         return losses
 
     def _self_training_loss(self, x, feats, maps, boxes, instances, domains):
-        """EMA step of the teacher, then the pseudo-pose loss of the target instances,
-        predicted through Mask and Predict (0 before ``SELF_TRAINING.START_ITER``)."""
+        """EMA step of the teacher, then the pseudo-pose loss of the eligible target instances
+        (:meth:`PoseSelfTraining.eligible`), predicted through Mask and Predict (0 before
+        ``SELF_TRAINING.START_ITER``)."""
         st = self.self_training
         st.update_teacher({name: getattr(self, name) for name in POSE_PATH})
-        target = cat([torch.full((len(inst),), d == DOMAIN_TARGET, device=x.device)
+        target = cat([st.eligible(inst) if d == DOMAIN_TARGET
+                      else torch.zeros(len(inst), dtype=torch.bool, device=x.device)
                       for inst, d in zip(instances, domains)]).nonzero()[:, 0]
         if not st.active() or len(target) == 0:
             return {"loss_pose_pseudo": feats.sum() * 0.0}

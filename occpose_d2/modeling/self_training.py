@@ -20,11 +20,12 @@ from typing import Dict, Tuple
 
 import torch
 from detectron2.config import configurable
+from detectron2.structures import Instances
 from detectron2.utils.events import get_event_storage
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["POSE_PATH", "heatmap_pseudo_labels", "PoseSelfTraining"]
+__all__ = ["POSE_PATH", "heatmap_pseudo_labels", "visible_fraction", "PoseSelfTraining"]
 
 # Attribute names of the pose-path modules of OccPoseInstanceHeads that the teacher averages.
 POSE_PATH = ("common_encoder", "seg_head", "context_decoder", "pose_head")
@@ -65,6 +66,15 @@ def heatmap_pseudo_labels(
     return torch.stack([x, y, v], dim=-1), confidence
 
 
+def visible_fraction(instances: Instances) -> torch.Tensor:
+    """``(R,)`` area of each person's visible box (``gt_vis_boxes``) over the area of its full
+    box (``gt_boxes``), in [0, 1]; 1 for every person when ``gt_vis_boxes`` is absent."""
+    full = instances.gt_boxes.area()
+    if not instances.has("gt_vis_boxes"):
+        return torch.ones_like(full)
+    return (instances.gt_vis_boxes.area() / full.clamp(min=1e-6)).clamp(0.0, 1.0)
+
+
 class PoseSelfTraining(nn.Module):
     """EMA teacher of the pose path and the pseudo-label loss of target instances.
 
@@ -81,6 +91,7 @@ class PoseSelfTraining(nn.Module):
         ema_decay: float,
         threshold: float,
         loss_weight: float,
+        min_visible: float = 0.0,
     ):
         """
         Args:
@@ -92,6 +103,8 @@ class PoseSelfTraining(nn.Module):
             threshold: joint confidence from which a pseudo-label is used (see
                 :func:`heatmap_pseudo_labels`).
             loss_weight: weight of the pseudo-label pose loss.
+            min_visible: only target persons with :func:`visible_fraction` >= this get
+                pseudo-labels (:meth:`eligible`).
         """
         super().__init__()
         self.teacher = nn.ModuleDict({k: copy.deepcopy(m) for k, m in student.items()})
@@ -100,6 +113,7 @@ class PoseSelfTraining(nn.Module):
         self.ema_decay = ema_decay
         self.threshold = threshold
         self.loss_weight = loss_weight
+        self.min_visible = min_visible
 
     @classmethod
     def from_config(cls, cfg, student: Dict[str, nn.Module]):
@@ -110,6 +124,7 @@ class PoseSelfTraining(nn.Module):
             "ema_decay": s.EMA_DECAY,
             "threshold": s.THRESHOLD,
             "loss_weight": s.LOSS_WEIGHT,
+            "min_visible": s.MIN_VISIBLE,
         }
 
     @torch.no_grad()
@@ -129,6 +144,12 @@ class PoseSelfTraining(nn.Module):
         feats = t["common_encoder"](x)
         maps = t["seg_head"](feats).sigmoid()
         return t["pose_head"](t["context_decoder"](feats) * maps)
+
+    def eligible(self, instances: Instances) -> torch.Tensor:
+        """``(R,)`` bool: which of one image's target persons may get pseudo-labels."""
+        if self.min_visible <= 0:
+            return torch.ones(len(instances), dtype=torch.bool, device=instances.gt_boxes.device)
+        return visible_fraction(instances) >= self.min_visible
 
     def active(self) -> bool:
         """Whether the pseudo-label loss counts at the current training iteration."""
@@ -163,4 +184,5 @@ class PoseSelfTraining(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"start_iter={self.start_iter}, ema_decay={self.ema_decay}, "
-                f"threshold={self.threshold}, loss_weight={self.loss_weight}")
+                f"threshold={self.threshold}, loss_weight={self.loss_weight}, "
+                f"min_visible={self.min_visible}")

@@ -63,3 +63,27 @@ def test_teacher_is_an_exponential_moving_average_of_the_student():
         model(make_inputs())
     assert torch.allclose(teacher, 0.9 * before + 0.1 * student, atol=1e-6)
     assert "instance_heads.self_training.teacher.pose_head.predictor.weight" in model.state_dict()
+
+
+def test_only_persons_visible_enough_get_pseudo_labels():
+    from detectron2.structures import Boxes, Instances
+
+    from occpose_d2.modeling.self_training import visible_fraction
+
+    inst = Instances((100, 100))
+    inst.gt_boxes = Boxes(torch.tensor([[0.0, 0, 10, 20], [0, 0, 10, 20], [0, 0, 10, 20]]))
+    inst.gt_vis_boxes = Boxes(torch.tensor([[0.0, 0, 10, 20], [0, 0, 10, 17], [0, 0, 5, 10]]))
+    assert visible_fraction(inst).tolist() == pytest.approx([1.0, 0.85, 0.25])
+    model = _self_training_model(start_iter=0)
+    st = model.instance_heads.self_training
+    assert st.eligible(inst).tolist() == [True, True, True]  # MIN_VISIBLE 0: everyone
+    st.min_visible = 0.9
+    assert st.eligible(inst).tolist() == [True, False, False]
+    # In training: a target image whose persons are all less visible gives no pseudo-loss.
+    inputs = make_inputs()
+    model.train()
+    with EventStorage(0):
+        assert model(inputs)["loss_pose_pseudo"].item() > 0
+        target = inputs[1]["instances"]
+        target.gt_vis_boxes = Boxes(target.gt_boxes.tensor * torch.tensor([1.0, 1, 1, 0.5]))
+        assert model(inputs)["loss_pose_pseudo"].item() == 0.0

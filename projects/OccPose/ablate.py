@@ -45,12 +45,14 @@ _TWO_DETECTORS = ["MODEL.OCCPOSE.SHARE_DETECTORS", "False"]
 _NO_TIE = ["MODEL.OCCPOSE.DETECTOR_TIE.WEIGHT", "0.0"]
 _FULLY_VISIBLE = ["MODEL.OCCPOSE.POSE_HEAD.SUPERVISE", "fully_visible"]
 _NO_RESCORE = ["MODEL.OCCPOSE.POSE_HEAD.RESCORE", "False"]
-_PAPER = _NO_TIE + _FULLY_VISIBLE + _NO_RESCORE
+_NO_FLIP = ["MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST", "False"]
+_PAPER = _NO_TIE + _FULLY_VISIBLE + _NO_RESCORE + _NO_FLIP
 # The variants: name -> (description, config overrides on top of configs/Synthetic/OccPose-Tiny,
 # whose method is `full`: two tied detectors, adaptation, pose loss on all labeled persons, poses
 # ranked by box x mean joint score).
 VARIANTS: Dict[str, Tuple[str, List[str]]] = {
-    "full": ("two tied detectors + adversarial adaptation + labeled-joint pose loss + rescoring",
+    "full": ("two tied detectors + adversarial adaptation + labeled-joint pose loss + rescoring "
+             "+ flip test",
              _TWO_DETECTORS),
     "paper": ("two detectors + adversarial adaptation, nothing beyond the paper",
               _TWO_DETECTORS + _PAPER),
@@ -69,6 +71,7 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                       _TWO_DETECTORS + _FULLY_VISIBLE),
     "no_rescore": ("full with poses ranked by the box score alone (inference only)",
                    _TWO_DETECTORS + _NO_RESCORE),
+    "no_flip": ("full without the flip test (inference only)", _TWO_DETECTORS + _NO_FLIP),
     "mixed_cuts": ("full + occluder-like Mask-and-Predict cuts",
                    _TWO_DETECTORS + ["MODEL.OCCPOSE.MASK_AND_PREDICT.PATTERN", "mixed"]),
     "occluders": ("full + copy-paste occluders from target images on source persons",
@@ -78,6 +81,20 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
     "self_training": ("full + EMA-teacher pseudo-poses on the target",
                       _TWO_DETECTORS + ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True",
                                         "MODEL.OCCPOSE.SELF_TRAINING.THRESHOLD", "0.2"]),
+    "self_training_visible": ("full + EMA-teacher pseudo-poses on target persons >= 90% visible, "
+                              "from iteration 900 of 1,500",
+                              _TWO_DETECTORS + ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True",
+                                                "MODEL.OCCPOSE.SELF_TRAINING.START_ITER", "900",
+                                                "MODEL.OCCPOSE.SELF_TRAINING.THRESHOLD", "0.5",
+                                                "MODEL.OCCPOSE.SELF_TRAINING.MIN_VISIBLE",
+                                                "0.9"]),
+    "gt_proposals": ("full + instance heads trained on matched proposals too",
+                     _TWO_DETECTORS + ["MODEL.OCCPOSE.TRAIN_BOXES", "gt+proposals"]),
+    "color_jitter": ("full + contrast and saturation jitter in training",
+                     _TWO_DETECTORS + ["INPUT.CONTRAST", "(0.6, 1.4)",
+                                       "INPUT.SATURATION", "(0.4, 1.4)"]),
+    "grl_03": ("full with the gradient reversal ramped to 0.3 instead of 0.1",
+               _TWO_DETECTORS + ["MODEL.OCCPOSE.DOMAIN_HEAD.GRL_LAMBDA", "0.3"]),
 }
 DEFAULT_VARIANTS = ("full", "paper", "no_adaptation", "no_mask_and_predict", "shared_detector",
                     "oracle")

@@ -124,10 +124,12 @@ def describe_variant(cfg: CfgNode) -> str:
         parts.append(f"copy-paste occluders (p = {cfg.INPUT.OCCLUDERS.PROB:g})")
     if o.POSE_HEAD.RESCORE:
         parts.append("poses ranked by box x mean joint score")
+    if o.POSE_HEAD.FLIP_TEST:
+        parts.append("flip test")
     if o.ROI_SCALE != 1.0:
         parts.append(f"instance RoIs grown by {o.ROI_SCALE:g}")
     named = {"MODEL.OCCPOSE.SHARE_DETECTORS", "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET",
-             "MODEL.OCCPOSE.POSE_HEAD.RESCORE"}
+             "MODEL.OCCPOSE.POSE_HEAD.RESCORE", "MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST"}
     extra = [k for k in switches_on(cfg) if k not in named]
     if o.POSE_HEAD.SUPERVISE_TARGET:
         parts.append("ORACLE: target poses supervised")

@@ -46,7 +46,8 @@ _NO_TIE = ["MODEL.OCCPOSE.DETECTOR_TIE.WEIGHT", "0.0"]
 _FULLY_VISIBLE = ["MODEL.OCCPOSE.POSE_HEAD.SUPERVISE", "fully_visible"]
 _NO_RESCORE = ["MODEL.OCCPOSE.POSE_HEAD.RESCORE", "False"]
 _NO_FLIP = ["MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST", "False"]
-_PAPER = _NO_TIE + _FULLY_VISIBLE + _NO_RESCORE + _NO_FLIP
+_NO_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "False"]
+_PAPER = _NO_TIE + _FULLY_VISIBLE + _NO_RESCORE + _NO_FLIP + _NO_SELF_TRAINING
 # The variants: name -> (description, config overrides on top of configs/Synthetic/OccPose-Tiny,
 # whose method is `full`: two tied detectors, adaptation, pose loss on all labeled persons, poses
 # ranked by box x mean joint score).
@@ -56,15 +57,18 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
              _TWO_DETECTORS),
     "paper": ("two detectors + adversarial adaptation, nothing beyond the paper",
               _TWO_DETECTORS + _PAPER),
-    "no_adaptation": ("full without the domain loss",
-                      _TWO_DETECTORS + ["MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]),
+    "no_adaptation": ("full without the domain loss or self-training (no use of target images "
+                      "beyond their boxes and masks)",
+                      _TWO_DETECTORS + ["MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]
+                      + _NO_SELF_TRAINING),
     "no_mask_and_predict": ("full without Mask-and-Predict",
                             _TWO_DETECTORS + ["MODEL.OCCPOSE.MASK_AND_PREDICT.RATIO_END", "0.0"]),
     "shared_detector": ("full with one detector for both domains",
                         ["MODEL.OCCPOSE.SHARE_DETECTORS", "True"]),
-    "oracle": ("full + target poses supervised (upper bound)",
+    "oracle": ("full + target poses supervised (upper bound; no pseudo-poses where labels are)",
                _TWO_DETECTORS + ["DATASETS.TRAIN_TARGET", "('synth_pd_train_kp',)",
-                                 "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET", "True"]),
+                                 "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET", "True"]
+               + _NO_SELF_TRAINING),
     # Not in the default sweep: one switch at a time on top of `full`.
     "no_tie": ("full without the detector tie", _TWO_DETECTORS + _NO_TIE),
     "fully_visible": ("full with the paper's pose loss on fully visible persons only",

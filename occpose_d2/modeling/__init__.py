@@ -24,6 +24,7 @@ from .instance_heads import (
     OccPoseInstanceHeads,
     crop_to_inner_boxes,
     keypoints_on_mask,
+    mirror_boxes,
     pose_supervised,
     scale_boxes,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "grad_reverse",
     "jitter_boxes",
     "keypoints_on_mask",
+    "mirror_boxes",
     "pose_loss",
     "pose_supervised",
     "random_block_keep",

@@ -92,8 +92,6 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                                                 "MODEL.OCCPOSE.SELF_TRAINING.THRESHOLD", "0.5",
                                                 "MODEL.OCCPOSE.SELF_TRAINING.MIN_VISIBLE",
                                                 "0.9"]),
-    "gt_proposals": ("full + instance heads trained on matched proposals too",
-                     _TWO_DETECTORS + ["MODEL.OCCPOSE.TRAIN_BOXES", "gt+proposals"]),
     "color_jitter": ("full + contrast and saturation jitter in training",
                      _TWO_DETECTORS + ["INPUT.CONTRAST", "(0.6, 1.4)",
                                        "INPUT.SATURATION", "(0.4, 1.4)"]),

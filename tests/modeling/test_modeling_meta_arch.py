@@ -14,8 +14,7 @@ from detectron2.utils.events import EventStorage
 
 import occpose_d2
 from occpose_d2.keypoints import flip_indices
-from occpose_d2.modeling import OccPoseRCNN
-from occpose_d2.modeling.instance_heads import mirror_boxes
+from occpose_d2.modeling import OccPoseRCNN, mirror_boxes
 
 DET_KEYS = ("loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg")
 LOSS_KEYS = {f"{k}_{d}" for k in DET_KEYS for d in ("pe", "pd")} | {

@@ -47,13 +47,14 @@ _FULLY_VISIBLE = ["MODEL.OCCPOSE.POSE_HEAD.SUPERVISE", "fully_visible"]
 _NO_RESCORE = ["MODEL.OCCPOSE.POSE_HEAD.RESCORE", "False"]
 _NO_FLIP = ["MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST", "False"]
 _NO_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "False"]
-_PAPER = _NO_TIE + _FULLY_VISIBLE + _NO_RESCORE + _NO_FLIP + _NO_SELF_TRAINING
+_NO_COLOR_JITTER = ["INPUT.CONTRAST", "(1.0, 1.0)", "INPUT.SATURATION", "(1.0, 1.0)"]
+_PAPER = _NO_TIE + _FULLY_VISIBLE + _NO_RESCORE + _NO_FLIP + _NO_SELF_TRAINING + _NO_COLOR_JITTER
 # The variants: name -> (description, config overrides on top of configs/Synthetic/OccPose-Tiny,
 # whose method is `full`: two tied detectors, adaptation, pose loss on all labeled persons, poses
 # ranked by box x mean joint score).
 VARIANTS: Dict[str, Tuple[str, List[str]]] = {
     "full": ("two tied detectors + adversarial adaptation + labeled-joint pose loss + rescoring "
-             "+ flip test",
+             "+ flip test + colour jitter",
              _TWO_DETECTORS),
     "paper": ("two detectors + adversarial adaptation, nothing beyond the paper",
               _TWO_DETECTORS + _PAPER),
@@ -92,9 +93,8 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                                                 "MODEL.OCCPOSE.SELF_TRAINING.THRESHOLD", "0.5",
                                                 "MODEL.OCCPOSE.SELF_TRAINING.MIN_VISIBLE",
                                                 "0.9"]),
-    "color_jitter": ("full + contrast and saturation jitter in training",
-                     _TWO_DETECTORS + ["INPUT.CONTRAST", "(0.6, 1.4)",
-                                       "INPUT.SATURATION", "(0.4, 1.4)"]),
+    "no_color_jitter": ("full without the contrast and saturation jitter",
+                        _TWO_DETECTORS + _NO_COLOR_JITTER),
     "grl_03": ("full with the gradient reversal ramped to 0.3 instead of 0.1",
                _TWO_DETECTORS + ["MODEL.OCCPOSE.DOMAIN_HEAD.GRL_LAMBDA", "0.3"]),
 }

@@ -120,6 +120,10 @@ def describe_variant(cfg: CfgNode) -> str:
         parts.append(f"Mask-and-Predict pattern {m.PATTERN!r}")
     if o.POSE_HEAD.SUPERVISE != "fully_visible":
         parts.append(f"pose loss on {o.POSE_HEAD.SUPERVISE} source persons")
+    jitter = [f"{key.lower()} {lo:g}-{hi:g}" for key in ("CONTRAST", "SATURATION")
+              for lo, hi in [cfg.INPUT[key]] if (lo, hi) != (1.0, 1.0)]
+    if jitter:
+        parts.append("colour jitter (" + ", ".join(jitter) + ")")
     if cfg.INPUT.OCCLUDERS.PROB > 0:
         parts.append(f"copy-paste occluders (p = {cfg.INPUT.OCCLUDERS.PROB:g})")
     if o.POSE_HEAD.RESCORE:

@@ -16,11 +16,12 @@ def test_variant_is_named(demo):
     cfg = get_occpose_cfg(demo.CONFIG)
     assert demo.describe_variant(cfg) == (
         "two detectors tied (w = 1); adversarial adaptation on; Mask-and-Predict on (ratio up "
-        "to 0.5); pose loss on labeled source persons; poses ranked by box x mean joint score; "
-        "flip test")
+        "to 0.5); pose loss on labeled source persons; colour jitter (contrast 0.6-1.4, "
+        "saturation 0.4-1.4); poses ranked by box x mean joint score; flip test")
     cfg = get_occpose_cfg(demo.CONFIG, [
         "MODEL.OCCPOSE.POSE_HEAD.RESCORE", "False", "INPUT.OCCLUDERS.PROB", "0.5",
-        "MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST", "False",
+        "MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST", "False", "INPUT.CONTRAST", "(1.0, 1.0)",
+        "INPUT.SATURATION", "(1.0, 1.0)",
         "MODEL.OCCPOSE.ROI_SCALE", "1.25",
         "MODEL.OCCPOSE.DETECTOR_TIE.WEIGHT", "0.0", "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE",
         "fully_visible", "MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0",

@@ -242,9 +242,26 @@ class OccPoseRCNN(nn.Module):
         Returns:
             list of {"instances": Instances} (postprocessed), or list of Instances (raw).
         """
+        return self.inference_at_ratios(batched_inputs, detected_instances, do_postprocess,
+                                        [mask_ratio], mask_seed)[0]
+
+    def inference_at_ratios(
+        self,
+        batched_inputs: List[dict],
+        detected_instances: Optional[List[Instances]] = None,
+        do_postprocess: bool = True,
+        mask_ratios: Sequence[Optional[float]] = (None,),
+        mask_seed: Optional[int] = None,
+    ) -> list:
+        """:meth:`inference` at several test-time masking ratios, with one backbone (and, with
+        the flip test, one mirrored) pass per input: element k is what ``inference(...,
+        mask_ratio=mask_ratios[k], mask_seed=mask_seed)`` returns (the occlusion evaluation)."""
         assert not self.training
-        generator = self.instance_heads.mask_and_predict.generator(mask_seed)
-        results: List[Optional[Instances]] = [None] * len(batched_inputs)
+        # One generator per ratio, created as inference() creates its one: same masks.
+        generators = [self.instance_heads.mask_and_predict.generator(mask_seed)
+                      for _ in mask_ratios]
+        results: List[List[Optional[Instances]]] = [[None] * len(batched_inputs)
+                                                    for _ in mask_ratios]
         sizes: List[Optional[tuple]] = [None] * len(batched_inputs)
         for d, idxs in self._group_by_domain(batched_inputs).items():
             if not idxs:
@@ -261,15 +278,23 @@ class OccPoseRCNN(nn.Module):
                 ]
             x = self.instance_heads.pool(features, [r.pred_boxes for r in found])
             x_mirrored = self._mirrored_features(det, images, found) if self.flip_test else None
-            found = self.instance_heads(x, found, mask_ratio=mask_ratio, generator=generator,
-                                        x_mirrored=x_mirrored)
-            for i, r, size in zip(idxs, found, images.image_sizes):
-                results[i], sizes[i] = r, size
+            for k, (ratio, generator) in enumerate(zip(mask_ratios, generators)):
+                # the heads set fields on the Instances they get, and detector_postprocess
+                # rescales their boxes in place: each ratio gets its own of both
+                boxes = found if len(mask_ratios) == 1 else [
+                    Instances(r.image_size, **{**r.get_fields(),
+                                               "pred_boxes": Boxes(r.pred_boxes.tensor.clone())})
+                    for r in found]
+                out = self.instance_heads(x, boxes, mask_ratio=ratio, generator=generator,
+                                          x_mirrored=x_mirrored)
+                for i, r, size in zip(idxs, out, images.image_sizes):
+                    results[k][i], sizes[i] = r, size
         if not do_postprocess:
             return results
         return [
-            {"instances": detector_postprocess(r, x.get("height", s[0]), x.get("width", s[1]))}
-            for r, x, s in zip(results, batched_inputs, sizes)
+            [{"instances": detector_postprocess(r, x.get("height", s[0]), x.get("width", s[1]))}
+             for r, x, s in zip(per_input, batched_inputs, sizes)]
+            for per_input in results
         ]
 
     def _mirrored_features(self, det, images, found: List[Instances]) -> torch.Tensor:

@@ -273,3 +273,28 @@ def test_flip_test_makes_poses_mirror_equivariant():
     model.flip_test = False
     plain, flipped = poses(inputs, boxes), poses(mirrored, mirror_boxes(boxes, size))
     assert (plain[..., :2] - mirrored_back(flipped)[..., :2]).abs().max() > 1.0
+
+
+def test_inference_at_ratios_equals_one_inference_per_ratio():
+    """The occlusion evaluation's batched call (one backbone pass for all ratios, flip test on)
+    gives exactly what one inference call per ratio gives."""
+    cfg = get_tiny_cfg()
+    cfg.MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST = True
+    model = build_tiny_model(cfg).eval()
+    inputs = make_inputs(("pe", "pd"))
+    for x in inputs:
+        x["height"], x["width"] = 192, 160  # results are rescaled, once for every ratio
+    given = [_given([[20, 16, 80, 160], [90, 40, 150, 180]]), _given([[20, 16, 80, 160]])]
+    ratios = [0.0, 0.3, 0.7]
+    with torch.no_grad():
+        batched = model.inference_at_ratios(inputs, given, mask_ratios=ratios, mask_seed=3)
+        single = [model.inference(inputs, given, mask_ratio=p, mask_seed=3) for p in ratios]
+    assert len(batched) == len(ratios)
+    for b, s in zip(batched, single):
+        for x, y in zip(b, s):
+            assert torch.equal(x["instances"].pred_boxes.tensor, y["instances"].pred_boxes.tensor)
+            assert torch.equal(x["instances"].pred_keypoints, y["instances"].pred_keypoints)
+            assert torch.equal(x["instances"].pred_masks, y["instances"].pred_masks)
+    # the ratios really differ (each got its own masks)
+    assert not torch.equal(batched[0][0]["instances"].pred_keypoint_heatmaps,
+                           batched[2][0]["instances"].pred_keypoint_heatmaps)

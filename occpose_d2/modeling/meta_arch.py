@@ -281,10 +281,9 @@ class OccPoseRCNN(nn.Module):
             for k, (ratio, generator) in enumerate(zip(mask_ratios, generators)):
                 # the heads set fields on the Instances they get, and detector_postprocess
                 # rescales their boxes in place: each ratio gets its own of both
-                boxes = found if len(mask_ratios) == 1 else [
-                    Instances(r.image_size, **{**r.get_fields(),
-                                               "pred_boxes": Boxes(r.pred_boxes.tensor.clone())})
-                    for r in found]
+                boxes = [Instances(r.image_size,
+                                   **{**r.get_fields(), "pred_boxes": r.pred_boxes.clone()})
+                         for r in found]
                 out = self.instance_heads(x, boxes, mask_ratio=ratio, generator=generator,
                                           x_mirrored=x_mirrored)
                 for i, r, size in zip(idxs, out, images.image_sizes):

@@ -146,9 +146,8 @@ class PoseSelfTraining(nn.Module):
         return t["pose_head"](t["context_decoder"](feats) * maps)
 
     def eligible(self, instances: Instances) -> torch.Tensor:
-        """``(R,)`` bool: which of one image's target persons may get pseudo-labels."""
-        if self.min_visible <= 0:
-            return torch.ones(len(instances), dtype=torch.bool, device=instances.gt_boxes.device)
+        """``(R,)`` bool: which of one image's target persons may get pseudo-labels (every one
+        for ``min_visible`` 0: fractions are >= 0)."""
         return visible_fraction(instances) >= self.min_visible
 
     def active(self) -> bool:

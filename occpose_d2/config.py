@@ -213,6 +213,13 @@ def _add_data_config(cfg: CN) -> None:
     _C.INPUT.OCCLUDERS.PROB = 0.0
     # Least fraction of the person's visible mask a patch may leave (in [0, 1]).
     _C.INPUT.OCCLUDERS.MIN_VISIBLE = 0.35
+    # Target-style colour transfer (beyond the paper; occpose_d2/data/target_style.py): in
+    # training, each source person and the source background re-coloured to the Lab colour
+    # statistics of a random target training image's persons and background (its masks, or
+    # its visible boxes without masks). Uses target pixels, so it is part of the adaptation.
+    _C.INPUT.TARGET_STYLE = CN()
+    # Probability that a source training image is re-coloured (in [0, 1]; 0 = off).
+    _C.INPUT.TARGET_STYLE.PROB = 0.0
 
 
 def _add_test_config(cfg: CN) -> None:
@@ -374,6 +381,11 @@ def validate_occpose_config(cfg: CN) -> None:
     _check_ratio("INPUT.OCCLUDERS.MIN_VISIBLE", cfg.INPUT.OCCLUDERS.MIN_VISIBLE)
     _check(cfg.INPUT.OCCLUDERS.PROB == 0 or cfg.INPUT.MASK_FORMAT == "bitmask",
            "INPUT.MASK_FORMAT", cfg.INPUT.MASK_FORMAT, "'bitmask' when INPUT.OCCLUDERS.PROB > 0")
+    _check_ratio("INPUT.TARGET_STYLE.PROB", cfg.INPUT.TARGET_STYLE.PROB)
+    _check(cfg.INPUT.TARGET_STYLE.PROB == 0 or cfg.INPUT.MASK_FORMAT == "bitmask",
+           "INPUT.MASK_FORMAT", cfg.INPUT.MASK_FORMAT, "'bitmask' when INPUT.TARGET_STYLE.PROB > 0")
+    _check(cfg.INPUT.TARGET_STYLE.PROB == 0 or cfg.INPUT.FORMAT in ("BGR", "RGB"),
+           "INPUT.FORMAT", cfg.INPUT.FORMAT, "'BGR' or 'RGB' when INPUT.TARGET_STYLE.PROB > 0")
     for r in cfg.TEST.OCCLUSION_RATIOS:
         _check_ratio("TEST.OCCLUSION_RATIOS", r)
     sigmas = cfg.TEST.KEYPOINT_OKS_SIGMAS

@@ -12,7 +12,9 @@ flip from ``INPUT.*``, then ``RandomBrightness(*INPUT.BRIGHTNESS)``, ``RandomCon
 (1, 1)) and ``RandomGaussianBlur(INPUT.BLUR_PROB, INPUT.BLUR_SIGMA)``. Horizontal flips swap
 left/right joints with the 13-joint flip map (``keypoint_hflip_indices``). With
 ``INPUT.OCCLUDERS.PROB > 0``, source images then get copy-paste occluders cut from the target's
-training images (:mod:`.occluders`).
+training images (:mod:`.occluders`); before that, with ``INPUT.TARGET_STYLE.PROB > 0``, source
+images may be re-coloured to the colour statistics of a random target training image
+(:mod:`.target_style`).
 """
 
 from typing import Optional
@@ -28,6 +30,7 @@ from detectron2.structures import Boxes, BoxMode
 from ..domains import DOMAIN_SOURCE, DOMAIN_TARGET
 from ..keypoints import flip_indices
 from .occluders import PatchSampler, paste_occluders
+from .target_style import TargetStyleBank, apply_target_style
 from .transforms import RandomGaussianBlur
 
 __all__ = ["OccPoseDatasetMapper"]
@@ -39,7 +42,8 @@ class OccPoseDatasetMapper(DatasetMapper):
     @configurable
     def __init__(self, is_train: bool = True, *, keep_target_keypoints: bool = False,
                  occluder_prob: float = 0.0, occluder_min_visible: float = 0.35,
-                 occluder_patches: Optional[PatchSampler] = None, **kwargs):
+                 occluder_patches: Optional[PatchSampler] = None, target_style_prob: float = 0.0,
+                 target_styles: Optional[TargetStyleBank] = None, **kwargs):
         """
         Args:
             is_train, kwargs: as D2's ``DatasetMapper``.
@@ -47,6 +51,9 @@ class OccPoseDatasetMapper(DatasetMapper):
             occluder_prob, occluder_min_visible: copy-paste occluders on source images
                 (:func:`.occluders.paste_occluders`; 0 = off).
             occluder_patches: where their content comes from (needed when ``occluder_prob > 0``).
+            target_style_prob: probability that a source image is re-coloured to a target style
+                (:func:`.target_style.apply_target_style`; 0 = off).
+            target_styles: where the styles come from (needed when ``target_style_prob > 0``).
         """
         super().__init__(is_train, **kwargs)
         self.keep_target_keypoints = keep_target_keypoints
@@ -55,6 +62,10 @@ class OccPoseDatasetMapper(DatasetMapper):
         self.occluder_prob = occluder_prob
         self.occluder_min_visible = occluder_min_visible
         self.occluder_patches = occluder_patches
+        if target_style_prob > 0 and target_styles is None:
+            raise ValueError("target_style_prob > 0 needs target_styles")
+        self.target_style_prob = target_style_prob
+        self.target_styles = target_styles
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
@@ -67,13 +78,18 @@ class OccPoseDatasetMapper(DatasetMapper):
             else flip_indices()
         )
         ret["recompute_boxes"] = False
-        occ = cfg.INPUT.OCCLUDERS
-        if is_train and occ.PROB > 0:
+        occ, style = cfg.INPUT.OCCLUDERS, cfg.INPUT.TARGET_STYLE
+        if is_train and (occ.PROB > 0 or style.PROB > 0):
             names = cfg.DATASETS.TRAIN_TARGET or cfg.DATASETS.TRAIN
-            files = [d["file_name"] for name in names for d in DatasetCatalog.get(name)]
+            target_dicts = [d for name in names for d in DatasetCatalog.get(name)]
+        if is_train and occ.PROB > 0:
+            files = [d["file_name"] for d in target_dicts]
             ret["occluder_prob"] = occ.PROB
             ret["occluder_min_visible"] = occ.MIN_VISIBLE
             ret["occluder_patches"] = PatchSampler(list(dict.fromkeys(files)), cfg.INPUT.FORMAT)
+        if is_train and style.PROB > 0:
+            ret["target_style_prob"] = style.PROB
+            ret["target_styles"] = TargetStyleBank(target_dicts, cfg.INPUT.FORMAT)
         if is_train:
             for key, aug in (("BRIGHTNESS", T.RandomBrightness), ("CONTRAST", T.RandomContrast),
                              ("SATURATION", T.RandomSaturation)):
@@ -92,9 +108,13 @@ class OccPoseDatasetMapper(DatasetMapper):
             out = super().__call__(dataset_dict)
         except (OSError, SyntaxError) as e:  # PIL: truncated or not an image
             raise OSError(f"{dataset_dict.get('file_name')}: {e}") from e
-        if (self.is_train and self.occluder_prob > 0 and out.get("domain") == DOMAIN_SOURCE
-                and "instances" in out):
-            image = out["image"].permute(1, 2, 0).numpy()  # (H, W, C) view of the CHW tensor
+        if not (self.is_train and out.get("domain") == DOMAIN_SOURCE and "instances" in out):
+            return out
+        image = out["image"].permute(1, 2, 0).numpy()  # (H, W, C) view of the CHW tensor
+        if self.target_style_prob > 0 and np.random.uniform() < self.target_style_prob:
+            apply_target_style(image, out["instances"], self.image_format,
+                               self.target_styles.sample(np.random), np.random)
+        if self.occluder_prob > 0:
             paste_occluders(image, out["instances"], self.occluder_prob,
                             self.occluder_min_visible, self.occluder_patches, np.random)
         return out

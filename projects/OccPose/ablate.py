@@ -81,6 +81,9 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                    _TWO_DETECTORS + ["MODEL.OCCPOSE.MASK_AND_PREDICT.PATTERN", "mixed"]),
     "occluders": ("full + copy-paste occluders from target images on source persons",
                   _TWO_DETECTORS + ["INPUT.OCCLUDERS.PROB", "0.5"]),
+    "target_style": ("full + source persons and backgrounds re-coloured to target styles "
+                     "(half the source images)",
+                     _TWO_DETECTORS + ["INPUT.TARGET_STYLE.PROB", "0.5"]),
     "roi_scale": ("full + instance RoIs grown by 1.25 about the boxes",
                   _TWO_DETECTORS + ["MODEL.OCCPOSE.ROI_SCALE", "1.25"]),
     "self_training": ("full + EMA-teacher pseudo-poses on the target",

@@ -19,6 +19,7 @@ from detectron2.evaluation.coco_evaluation import _evaluate_predictions_on_coco
 from detectron2.structures import BoxMode, PolygonMasks
 from detectron2.utils.file_io import PathManager
 from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
 from ..keypoints import (
     KEYPOINT_CONNECTION_RULES,
@@ -34,6 +35,7 @@ __all__ = [
     "annotation_area",
     "coco_api_from_dict",
     "keypoint_oks_ap",
+    "best_oks",
 ]
 
 logger = logging.getLogger(__name__)
@@ -150,6 +152,40 @@ def keypoint_oks_ap(
                                            "keypoints", kpt_oks_sigmas=sigmas,
                                            use_fast_impl=False)
     return float(ev.stats[0] * 100)
+
+
+def best_oks(
+    gt_records: List[Dict[str, Any]], dt_records: List[Dict[str, Any]], sigmas: Sequence[float]
+) -> List[float]:
+    """For each pose of ``dt_records``, its highest OKS (pycocotools' ``computeOks``) with a
+    non-crowd person of its image in ``gt_records`` (records as :func:`keypoint_oks_ap`); 0 for
+    a pose whose image has no such person. Every pose counts, however many an image has."""
+    persons = [r for r in gt_records if not r["iscrowd"]]
+    out = [0.0] * len(dt_records)
+    if not persons or not dt_records:
+        return out
+    images = sorted({r["image_id"] for r in persons} | {r["image_id"] for r in dt_records},
+                    key=str)
+    coco_gt = coco_api_from_dict({
+        "images": [{"id": i} for i in images],
+        "annotations": [dict(r, id=i + 1, category_id=1) for i, r in enumerate(persons)],
+        "categories": [{"id": 1, "name": "person"}],
+    })
+    # the record's position travels as its id; scores order the poses inside computeOks
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_dt = coco_gt.loadRes([dict(r, category_id=1, id=i + 1)
+                                   for i, r in enumerate(dt_records)])
+    ev = COCOeval(coco_gt, coco_dt, "keypoints")
+    ev.params.kpt_oks_sigmas = np.asarray(sigmas, dtype=np.float64)
+    ev.params.maxDets = [len(dt_records)]
+    ev._prepare()
+    for image in images:
+        dts = sorted(ev._dts[image, 1], key=lambda d: -d["score"])
+        oks = np.asarray(ev.computeOks(image, 1))
+        if oks.size:
+            for d, row in zip(dts, oks):
+                out[d["id"] - 1] = float(row.max())
+    return out
 
 
 def load_coco_api_13(json_file: str, cache_file: Optional[str] = None) -> COCO:

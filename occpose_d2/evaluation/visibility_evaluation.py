@@ -9,6 +9,10 @@ the synthetic target's ``synth_pd_val_kp``), results under the task ``visibility
 * ``AP_gt_boxes``: every person given to the model as a box (``model.inference(...,
   detected_instances=..., mask_ratio=0)``), each pose scored by the mean of its joint scores (as
   :class:`~.occlusion_evaluation.OcclusionEvaluator`);
+* ``AP_oracle_ranking``: the model's detections with each pose's score replaced by its best
+  OKS with a person of its image: what a perfect ranking of the same poses would give, so
+  ``AP_oracle_ranking - AP`` is the AP lost to the ranking (scores), and ``AP_gt_boxes -
+  AP_oracle_ranking`` roughly what is lost to the boxes (misses, loose boxes);
 * ``AP_<subset>`` and ``AP_gt_boxes_<subset>`` for each subset of :data:`VISIBILITY_SUBSETS`
   (``person_occluded`` only when the annotations carry ``occluded_by_person``).
 
@@ -31,7 +35,7 @@ from detectron2.utils import comm
 from tabulate import tabulate
 
 from ..keypoints import KEYPOINT_OKS_SIGMAS
-from .coco_gt import annotation_area, keypoint_oks_ap
+from .coco_gt import annotation_area, best_oks, keypoint_oks_ap
 
 __all__ = ["VisibilityEvaluator", "VISIBILITY_SUBSETS", "has_visibility"]
 
@@ -188,6 +192,8 @@ class VisibilityEvaluator(DatasetEvaluator):
             return {}
         gts, dts, gt_box = gathered
         results = OrderedDict(AP=self._ap(gts, dts), AP_gt_boxes=self._ap(gts, gt_box))
+        oracle = [dict(r, score=o) for r, o in zip(dts, best_oks(gts, dts, self._sigmas))]
+        results["AP_oracle_ranking"] = self._ap(gts, oracle)
         persons = [r for r in gts if not r["iscrowd"]]
         rows = [["all", len(persons), 100.0, results["AP"], results["AP_gt_boxes"]]]
         for name, label, _, _ in self._subsets:
@@ -201,5 +207,7 @@ class VisibilityEvaluator(DatasetEvaluator):
             "Keypoint AP by visibility (13-kp OKS; persons outside a row are ignore regions):\n"
             + tabulate(rows, headers=["persons", "count", "share %", "detected boxes",
                                       "ground-truth boxes"], tablefmt="pipe", floatfmt=".2f")
+            + f"\nDetected boxes ranked by their true OKS (ranking taken out): AP "
+            f"{results['AP_oracle_ranking']:.2f}"
         )
         return OrderedDict(visibility_ap=results)

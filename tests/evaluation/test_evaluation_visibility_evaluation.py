@@ -12,7 +12,8 @@ from detectron2.structures import Boxes, BoxMode, Instances
 from torch import nn
 
 from occpose_d2.evaluation import COCO13Evaluator, VisibilityEvaluator, build_occpose_evaluators
-from occpose_d2.keypoints import keypoint_metadata
+from occpose_d2.evaluation.coco_gt import best_oks
+from occpose_d2.keypoints import KEYPOINT_OKS_SIGMAS, keypoint_metadata
 
 NAME = "eval_test_visibility"
 # image id -> persons (box XYWH, vis_ratio, occluded_by_person, iscrowd); boxes never overlap.
@@ -120,7 +121,8 @@ def _visibility_ap(predicted):
 
 def test_perfect_poses_give_100_in_every_subset():
     res = _visibility_ap(_predicted())
-    expected = ["AP", "AP_gt_boxes"] + [f"AP{b}_{s}" for s in SUBSETS for b in ("", "_gt_boxes")]
+    expected = ["AP", "AP_gt_boxes", "AP_oracle_ranking"] + [
+        f"AP{b}_{s}" for s in SUBSETS for b in ("", "_gt_boxes")]
     assert list(res) == expected
     for key, value in res.items():
         assert value == pytest.approx(100.0), key
@@ -138,6 +140,41 @@ def test_wrong_poses_in_one_bucket_drop_only_that_bucket(wrong_subset):
     assert 0.0 < res["AP"] < 100.0 and 0.0 < res["AP_gt_boxes"] < 100.0
     # the person-overlap subset holds one person of each partly visible bucket
     assert 0.0 < res["AP_person_occluded"] < 100.0
+
+
+def test_oracle_ranking_takes_out_the_ranking_only():
+    """Every person gets its right pose and, scored higher, a wrong duplicate: the detected AP
+    falls, a ranking by true OKS puts the right poses first again (100); a person whose only
+    pose is wrong stays lost however it is ranked."""
+    predicted = _predicted()
+    wrong = _predicted(lambda a: True)
+    for i, (boxes, poses, _) in predicted.items():
+        wb, wp, _ = wrong[i]
+        predicted[i] = (boxes + wb, poses + wp, [0.5] * len(boxes) + [0.9] * len(wb))
+    res = _visibility_ap(predicted)
+    assert res["AP"] < 60.0
+    assert res["AP_oracle_ranking"] == pytest.approx(100.0)
+    lost = _visibility_ap(_predicted(lambda a: a["vis_ratio"] == 0.5))
+    assert lost["AP_oracle_ranking"] == pytest.approx(lost["AP"])
+    assert lost["AP_oracle_ranking"] < 100.0
+
+
+def test_best_oks_of_each_pose():
+    gt_kp = np.array([[10.0 + j, 20.0 + 3 * j, 2.0] for j in range(13)])
+    gts = [{"image_id": 1, "bbox": [5, 15, 30, 50], "keypoints": gt_kp.reshape(-1).tolist(),
+            "area": 1500.0, "num_keypoints": 13, "iscrowd": 0},
+           {"image_id": 1, "bbox": [100, 15, 30, 50], "keypoints": gt_kp.reshape(-1).tolist(),
+            "area": 1500.0, "num_keypoints": 13, "iscrowd": 1}]
+    far = gt_kp.copy()
+    far[:, 0] += 300.0
+    dts = [{"image_id": 1, "keypoints": far.reshape(-1).tolist(), "score": 0.9},
+           {"image_id": 1, "keypoints": gt_kp.reshape(-1).tolist(), "score": 0.1},
+           {"image_id": 2, "keypoints": gt_kp.reshape(-1).tolist(), "score": 0.5}]
+    oks = best_oks(gts, dts, KEYPOINT_OKS_SIGMAS)
+    assert oks[0] == pytest.approx(0.0, abs=1e-6)  # far from the one person (crowd: no match)
+    assert oks[1] == pytest.approx(1.0)  # the person's own pose, whatever its score
+    assert oks[2] == 0.0  # an image without persons
+    assert best_oks(gts, [], KEYPOINT_OKS_SIGMAS) == []
 
 
 def test_detected_ap_equals_the_coco_evaluators_keypoint_ap(tmp_path):

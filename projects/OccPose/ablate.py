@@ -84,6 +84,9 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
     "target_style": ("full + source persons and backgrounds re-coloured to target styles "
                      "(half the source images)",
                      _TWO_DETECTORS + ["INPUT.TARGET_STYLE.PROB", "0.5"]),
+    "style_occluders": ("full + target-style colour transfer + copy-paste occluders",
+                        _TWO_DETECTORS + ["INPUT.TARGET_STYLE.PROB", "0.5",
+                                          "INPUT.OCCLUDERS.PROB", "0.5"]),
     "roi_scale": ("full + instance RoIs grown by 1.25 about the boxes",
                   _TWO_DETECTORS + ["MODEL.OCCPOSE.ROI_SCALE", "1.25"]),
     "self_training": ("full + EMA-teacher pseudo-poses on the target",

@@ -124,6 +124,8 @@ def describe_variant(cfg: CfgNode) -> str:
               for lo, hi in [cfg.INPUT[key]] if (lo, hi) != (1.0, 1.0)]
     if jitter:
         parts.append("colour jitter (" + ", ".join(jitter) + ")")
+    if cfg.INPUT.TARGET_STYLE.PROB > 0:
+        parts.append(f"target-style colour transfer (p = {cfg.INPUT.TARGET_STYLE.PROB:g})")
     if cfg.INPUT.OCCLUDERS.PROB > 0:
         parts.append(f"copy-paste occluders (p = {cfg.INPUT.OCCLUDERS.PROB:g})")
     if o.POSE_HEAD.RESCORE:
@@ -161,6 +163,8 @@ def summary_table(results: dict, cfg, minutes: float) -> str:
         ("target val mask AP", _get(results, "synth_pd_val_kp", "segm", "AP")),
         ("target val AP, ground-truth boxes",
          _get(results, "synth_pd_val_kp", "visibility_ap", "AP_gt_boxes")),
+        ("target val AP, detections ranked by true OKS",
+         _get(results, "synth_pd_val_kp", "visibility_ap", "AP_oracle_ranking")),
     ]
     for name, label, _, _ in VISIBILITY_SUBSETS:
         for boxes, suffix in (("detected", ""), ("ground-truth", "gt_boxes_")):

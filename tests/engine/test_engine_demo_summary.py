@@ -20,6 +20,7 @@ def test_variant_is_named(demo):
         "saturation 0.4-1.4); poses ranked by box x mean joint score; flip test")
     cfg = get_occpose_cfg(demo.CONFIG, [
         "MODEL.OCCPOSE.POSE_HEAD.RESCORE", "False", "INPUT.OCCLUDERS.PROB", "0.5",
+        "INPUT.TARGET_STYLE.PROB", "0.25",
         "MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST", "False", "INPUT.CONTRAST", "(1.0, 1.0)",
         "INPUT.SATURATION", "(1.0, 1.0)",
         "MODEL.OCCPOSE.ROI_SCALE", "1.25",
@@ -29,18 +30,21 @@ def test_variant_is_named(demo):
         "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET", "True"])
     assert demo.describe_variant(cfg) == (
         "two detectors (the paper); adversarial adaptation off; Mask-and-Predict off; "
-        "copy-paste occluders (p = 0.5); instance RoIs grown by 1.25; "
+        "target-style colour transfer (p = 0.25); copy-paste occluders (p = 0.5); "
+        "instance RoIs grown by 1.25; "
         "ORACLE: target poses supervised; "
         "switches on: MODEL.OCCPOSE.DETECTORS_ONLY")
 
 
 def test_summary_shows_gt_box_and_visibility_ap(demo):
-    vis = {"AP": 33.0, "AP_gt_boxes": 39.6, "AP_vis_lt_065": 2.35, "AP_gt_boxes_vis_lt_065": 3.6}
+    vis = {"AP": 33.0, "AP_gt_boxes": 39.6, "AP_oracle_ranking": 36.1, "AP_vis_lt_065": 2.35,
+           "AP_gt_boxes_vis_lt_065": 3.6}
     results = {"synth_pe_val": {"keypoints": {"AP": 66.0}},
                "synth_pd_val_kp": {"keypoints": {"AP": 33.0}, "visibility_ap": vis}}
     text = demo.summary_table(results, get_occpose_cfg(demo.CONFIG), 1.0)
     assert text.startswith("Variant: two detectors tied (w = 1);")
     assert "| target val AP, ground-truth boxes | 39.60 |" in text
+    assert "| target val AP, detections ranked by true OKS | 36.10 |" in text
     assert "| target val AP, visible < 0.65, detected boxes | 2.35 |" in text
     assert "| target val AP, visible < 0.65, ground-truth boxes | 3.60 |" in text
     assert "| target val AP, visible >= 0.9, detected boxes | nan |" in text

@@ -48,7 +48,10 @@ _NO_RESCORE = ["MODEL.OCCPOSE.POSE_HEAD.RESCORE", "False"]
 _NO_FLIP = ["MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST", "False"]
 _NO_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "False"]
 _NO_COLOR_JITTER = ["INPUT.CONTRAST", "(1.0, 1.0)", "INPUT.SATURATION", "(1.0, 1.0)"]
-_PAPER = _NO_TIE + _FULLY_VISIBLE + _NO_RESCORE + _NO_FLIP + _NO_SELF_TRAINING + _NO_COLOR_JITTER
+# The two switches that put target pixels into source images.
+_NO_TARGET_PIXELS = ["INPUT.TARGET_STYLE.PROB", "0.0", "INPUT.OCCLUDERS.PROB", "0.0"]
+_PAPER = (_NO_TIE + _FULLY_VISIBLE + _NO_RESCORE + _NO_FLIP + _NO_SELF_TRAINING + _NO_COLOR_JITTER
+          + _NO_TARGET_PIXELS)
 # The variants: name -> (description, config overrides on top of configs/Synthetic/OccPose-Tiny,
 # whose method is `full`: two tied detectors, adaptation, pose loss on all labeled persons, poses
 # ranked by box x mean joint score).
@@ -58,10 +61,10 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
              _TWO_DETECTORS),
     "paper": ("two detectors + adversarial adaptation, nothing beyond the paper",
               _TWO_DETECTORS + _PAPER),
-    "no_adaptation": ("full without the domain loss or self-training (no use of target images "
-                      "beyond their boxes and masks)",
+    "no_adaptation": ("full without the domain loss, self-training, target-style transfer or "
+                      "occluders (no use of target images beyond their boxes and masks)",
                       _TWO_DETECTORS + ["MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]
-                      + _NO_SELF_TRAINING),
+                      + _NO_SELF_TRAINING + _NO_TARGET_PIXELS),
     "no_mask_and_predict": ("full without Mask-and-Predict",
                             _TWO_DETECTORS + ["MODEL.OCCPOSE.MASK_AND_PREDICT.RATIO_END", "0.0"]),
     "shared_detector": ("full with one detector for both domains",

@@ -18,6 +18,11 @@ def test_schedule_scales_every_key_with_max_iter(ablate):
     overrides = ablate.run_overrides("no_adaptation", 2, 500, ["SOLVER.WARMUP_ITERS", "300"])
     cfg = get_occpose_cfg(ablate.CONFIG, overrides)
     assert cfg.SEED == 2 and cfg.MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT == 0.0
+    # no adaptation: no target pixels in source images either, whatever the config turns on
+    on = ["INPUT.TARGET_STYLE.PROB", "0.5", "INPUT.OCCLUDERS.PROB", "0.5"]
+    for variant in ("no_adaptation", "paper"):
+        off = get_occpose_cfg(ablate.CONFIG, on + ablate.run_overrides(variant, 0, 500, []))
+        assert off.INPUT.TARGET_STYLE.PROB == 0.0 and off.INPUT.OCCLUDERS.PROB == 0.0
     assert not cfg.MODEL.OCCPOSE.SHARE_DETECTORS  # the tiny config shares; variants say so
     # OccPose-Tiny: 1500 iterations, steps (1000, 1300), checkpoints every 500, M&P until 400,
     # GRL ramp over 1500; user overrides are scaled too (warm-up 300 -> 100)

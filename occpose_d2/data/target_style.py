@@ -74,7 +74,10 @@ def region_masks(annotations: Sequence[dict], height: int, width: int) -> List[n
     out = []
     for anno in annotations:
         if anno.get("segmentation"):
-            inst = utils.annotations_to_instances([anno], (height, width), mask_format="bitmask")
+            # only what the mask decoding reads (raw keypoints, say, would not parse here)
+            only_mask = {k: anno[k] for k in ("bbox", "bbox_mode", "segmentation")}
+            inst = utils.annotations_to_instances([dict(only_mask, category_id=0)],
+                                                  (height, width), mask_format="bitmask")
             out.append(inst.gt_masks.tensor[0].numpy())
             continue
         box = anno.get("vis_bbox")

@@ -70,7 +70,8 @@ def test_region_masks_from_masks_and_from_visible_boxes():
     seg = np.zeros((H, W), bool)
     seg[5:20, 3:9] = True
     annos = [
-        {"bbox": [3, 5, 6, 15], "bbox_mode": 1, "category_id": 0, "segmentation": _rle(seg)},
+        {"bbox": [3, 5, 6, 15], "bbox_mode": 1, "category_id": 0, "segmentation": _rle(seg),
+         "keypoints": [5.0, 6.0, 2.0] * 13},  # raw keypoints (a target set that has them)
         {"bbox": [20, 10, 20, 40], "bbox_mode": 1, "category_id": 0, "vis_bbox": [20, 30, 10, 20]},
         {"bbox": [0, 50, 10, 5], "bbox_mode": 1, "category_id": 0},
     ]

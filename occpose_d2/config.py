@@ -153,6 +153,17 @@ def _add_heads_config(cfg: CN) -> None:
     # teacher is most often right on nearly visible persons; Mask and Predict on the student's
     # side still teaches the hidden joints (0 = every target person).
     _C.MODEL.OCCPOSE.SELF_TRAINING.MIN_VISIBLE = 0.0
+    # The teacher also reads each target instance in the horizontally flipped image and averages
+    # the mirrored-back heatmaps in (the flip test as a teacher; one more no-grad backbone pass
+    # over the target images per step once the pseudo-pose loss counts) (True / False).
+    _C.MODEL.OCCPOSE.SELF_TRAINING.FLIP_TEACHER = False
+    # With FLIP_TEACHER: a joint becomes a pseudo-label only if the plain and the mirrored teacher
+    # peaks lie within this many heatmap cells of each other (>= 0; 0 = no check).
+    _C.MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT = 0.0
+    # What the student learns of a kept joint: "hard", the teacher's arg-max cell (the pose loss);
+    # "soft", the teacher's whole heatmap distribution (cross-entropy of the two softmaxes;
+    # POSE_HEAD.LOSS_TYPE "softmax_ce" only), so the student copies the teacher's doubt too.
+    _C.MODEL.OCCPOSE.SELF_TRAINING.TARGETS = "hard"
 
     # Pose encoder-decoder (POSE_HEAD_REGISTRY): masked features -> 13 keypoint heatmaps.
     _C.MODEL.OCCPOSE.POSE_HEAD = _sub_head_node("EncoderDecoderPoseHead", 128)
@@ -321,6 +332,7 @@ def validate_occpose_config(cfg: CN) -> None:
     from .modeling.meta_arch import DETECTOR_PARTS
     from .modeling.pose_head import POSE_LOSS_TYPES
     from .modeling.sampling import TRAIN_BOX_MODES
+    from .modeling.self_training import PSEUDO_TARGETS
 
     o = cfg.MODEL.OCCPOSE
     _check_choice("MODEL.OCCPOSE.TEST_DOMAIN", o.TEST_DOMAIN, DOMAINS)
@@ -362,6 +374,12 @@ def validate_occpose_config(cfg: CN) -> None:
     _check_ratio("MODEL.OCCPOSE.SELF_TRAINING.THRESHOLD", st.THRESHOLD)
     _check_ratio("MODEL.OCCPOSE.SELF_TRAINING.MIN_VISIBLE", st.MIN_VISIBLE)
     _check(st.LOSS_WEIGHT >= 0, "MODEL.OCCPOSE.SELF_TRAINING.LOSS_WEIGHT", st.LOSS_WEIGHT, ">= 0")
+    _check(st.FLIP_AGREEMENT >= 0, "MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT",
+           st.FLIP_AGREEMENT, ">= 0")
+    _check_choice("MODEL.OCCPOSE.SELF_TRAINING.TARGETS", st.TARGETS, PSEUDO_TARGETS)
+    _check(st.TARGETS == "hard" or o.POSE_HEAD.LOSS_TYPE == "softmax_ce",
+           "MODEL.OCCPOSE.SELF_TRAINING.TARGETS", st.TARGETS,
+           "'hard' unless MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE is 'softmax_ce'")
     p = o.POSE_HEAD
     _check_choice("MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE", p.LOSS_TYPE, POSE_LOSS_TYPES)
     _check(p.HEATMAP_SIGMA > 0, "MODEL.OCCPOSE.POSE_HEAD.HEATMAP_SIGMA", p.HEATMAP_SIGMA, "> 0")

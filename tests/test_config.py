@@ -146,11 +146,20 @@ def test_idempotent_and_leaves_global_defaults_alone(cfg):
         ("TEST.KEYPOINT_OKS_SIGMAS", [0.1] * 17, "KEYPOINT_OKS_SIGMAS"),
         ("INPUT.SATURATION", (1.2, 0.8), "SATURATION"),
         ("INPUT.CONTRAST", (-0.5, 1.0), "CONTRAST"),
+        ("MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT", -1.0, "FLIP_AGREEMENT"),
+        ("MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "argmax", "TARGETS"),
     ],
 )
 def test_validation_names_the_key(cfg, key, value, match):
     cfg.merge_from_list([key, value])
     with pytest.raises(ValueError, match=match):
+        validate_occpose_config(cfg)
+
+
+def test_soft_pseudo_targets_need_a_softmax_pose_head(cfg):
+    cfg.merge_from_list(["MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft",
+                         "MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE", "mse"])
+    with pytest.raises(ValueError, match="TARGETS"):
         validate_occpose_config(cfg)
 
 

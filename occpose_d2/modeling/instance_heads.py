@@ -225,8 +225,9 @@ class OccPoseInstanceHeads(nn.Module):
             mask_ratio, generator: inference only; default: those of
                 :meth:`MaskAndPredict.forward` (``TEST_RATIO``, a generator seeded with
                 ``TEST_SEED``).
-            x_mirrored: inference only, optional: F_raw of the same boxes mirrored in the
-                horizontally flipped image (flip test, see :meth:`predict`).
+            x_mirrored: optional F_raw of the same boxes mirrored in the horizontally flipped
+                image, rows as ``x``: at inference the flip test (see :meth:`predict`); in
+                training the self-training flip teacher (rows of target instances are read).
 
         Returns:
             training: dict with "loss_seg", "loss_pose" (and "loss_domain" with a domain head);
@@ -236,7 +237,8 @@ class OccPoseInstanceHeads(nn.Module):
             mean joint score.
         """
         if self.training:
-            return self._forward_train(x, instances, domains or [DOMAIN_SOURCE] * len(instances))
+            return self._forward_train(x, instances, domains or [DOMAIN_SOURCE] * len(instances),
+                                       x_mirrored)
         return self._forward_inference(x, instances, mask_ratio, generator, x_mirrored)
 
     def _pose(self, feats, maps, ratio, generator) -> torch.Tensor:
@@ -245,7 +247,8 @@ class OccPoseInstanceHeads(nn.Module):
     def _pose_of_masked(self, feats, masked) -> torch.Tensor:
         return self.pose_head(self.context_decoder(feats) * masked)
 
-    def _forward_train(self, x, instances: List[Instances], domains: List[str]):
+    def _forward_train(self, x, instances: List[Instances], domains: List[str],
+                       x_mirrored: Optional[torch.Tensor] = None):
         boxes = [Boxes(scale_boxes(inst.proposal_boxes.tensor, self.roi_scale))
                  for inst in instances]
         feats = self.common_encoder(x)
@@ -270,10 +273,11 @@ class OccPoseInstanceHeads(nn.Module):
         heatmaps = self._pose(feats[sup], maps[sup], None, None)
         losses.update(self.pose_head.losses(heatmaps, keypoints[sup], all_boxes[sup]))
         if self.self_training is not None:
-            losses.update(self._self_training_loss(x, feats, maps, all_boxes, instances, domains))
+            losses.update(self._self_training_loss(x, feats, maps, all_boxes, instances, domains,
+                                                   x_mirrored))
         return losses
 
-    def _self_training_loss(self, x, feats, maps, boxes, instances, domains):
+    def _self_training_loss(self, x, feats, maps, boxes, instances, domains, x_mirrored):
         """EMA step of the teacher, then the pseudo-pose loss of the eligible target instances
         (:meth:`PoseSelfTraining.eligible`), predicted through Mask and Predict (0 before
         ``SELF_TRAINING.START_ITER``)."""
@@ -285,7 +289,8 @@ class OccPoseInstanceHeads(nn.Module):
         if not st.active() or len(target) == 0:
             return {"loss_pose_pseudo": feats.sum() * 0.0}
         heatmaps = self._pose(feats[target], maps[target], None, None)
-        return st.loss(heatmaps, x[target], boxes[target], self.pose_head)
+        return st.loss(heatmaps, x[target], boxes[target], self.pose_head,
+                       None if x_mirrored is None else x_mirrored[target])
 
     def predict(
         self,

@@ -156,7 +156,9 @@ class OccPoseRCNN(nn.Module):
         if not self.training:
             return self.inference(batched_inputs)
         losses: Dict[str, torch.Tensor] = {}
-        pooled, instances, domains = [], [], []
+        pooled, mirrored, instances, domains = [], [], [], []
+        st = self.instance_heads.self_training
+        flip_teacher = st is not None and not self.detectors_only and st.wants_mirrored()
         groups = self._group_by_domain(batched_inputs)
         for d in DOMAINS:
             if not groups[d]:
@@ -183,13 +185,19 @@ class OccPoseRCNN(nn.Module):
                 storage.put_scalar(f"occpose/roi_feat_mean_{d}", x.detach().mean().item())
                 storage.put_scalar(f"occpose/roi_feat_std_{d}", x.detach().std().item())
             pooled.append(x)
+            if flip_teacher:
+                # the self-training flip teacher reads target instances in the flipped images
+                mirrored.append(
+                    self._mirrored_features(det, images, [c.proposal_boxes for c in chosen])
+                    if d == DOMAIN_TARGET else torch.zeros_like(x))
             instances.extend(chosen)
             domains.extend([d] * len(chosen))
         self._add_absent_domain_losses(losses, groups)
         if self.detector_tie_weight > 0:
             losses["loss_detector_tie"] = self.detector_tie_weight * self.detector_distance()
         if not self.detectors_only:
-            losses.update(self.instance_heads(torch.cat(pooled), instances, domains))
+            losses.update(self.instance_heads(torch.cat(pooled), instances, domains,
+                                              x_mirrored=torch.cat(mirrored) if mirrored else None))
         return losses
 
     def _backbone_features(self, domain: str, inputs: List[dict]):
@@ -277,7 +285,8 @@ class OccPoseRCNN(nn.Module):
                     for i, size in zip(idxs, images.image_sizes)
                 ]
             x = self.instance_heads.pool(features, [r.pred_boxes for r in found])
-            x_mirrored = self._mirrored_features(det, images, found) if self.flip_test else None
+            x_mirrored = (self._mirrored_features(det, images, [r.pred_boxes for r in found])
+                          if self.flip_test else None)
             for k, (ratio, generator) in enumerate(zip(mask_ratios, generators)):
                 # the heads set fields on the Instances they get, and detector_postprocess
                 # rescales their boxes in place: each ratio gets its own of both
@@ -296,13 +305,15 @@ class OccPoseRCNN(nn.Module):
             for per_input in results
         ]
 
-    def _mirrored_features(self, det, images, found: List[Instances]) -> torch.Tensor:
-        """F_raw of the ``found`` boxes mirrored, pooled from the backbone features of the
-        horizontally flipped (padded) input batch: ``R x C x P x P``, rows as for ``found``."""
-        flipped = images.tensor.flip(-1)
-        width = flipped.shape[-1]
-        boxes = [Boxes(mirror_boxes(r.pred_boxes.tensor, width)) for r in found]
-        return self.instance_heads.pool(det.backbone(flipped), boxes)
+    def _mirrored_features(self, det, images, boxes: List[Boxes]) -> torch.Tensor:
+        """F_raw of ``boxes`` (per image) mirrored, pooled from the backbone features of the
+        horizontally flipped (padded) input batch: ``R x C x P x P``, rows as for ``boxes``.
+        No gradient: it serves the flip test and the self-training teacher."""
+        with torch.no_grad():
+            flipped = images.tensor.flip(-1)
+            width = flipped.shape[-1]
+            rois = [Boxes(mirror_boxes(b.tensor, width)) for b in boxes]
+            return self.instance_heads.pool(det.backbone(flipped), rois)
 
     def _to_input_coords(self, given: Instances, inp: dict, size) -> Instances:
         """Given boxes in original coordinates -> Instances in the network input's frame."""

@@ -10,13 +10,19 @@ those pseudo-labels, so it learns target appearance and to infer target joints b
 parts. Confidence is the teacher's probability mass in the 3 x 3 cells around its peak
 ("softmax_ce"), or the peak value ("mse").
 
+With ``FLIP_TEACHER`` the teacher also sees each target instance in the horizontally flipped
+image and its heatmaps are the average of the plain and the mirrored-back ones (the flip test of
+inference, which is worth about 2 AP there), so its labels are better than the student's own
+guess; ``FLIP_AGREEMENT`` keeps only the joints whose plain and mirrored peaks land within that
+many heatmap cells of each other, which drops most left / right swaps and guesses.
+
 Mean Teacher (Tarvainen & Valpola, 2017) and self-training for adaptive detection (e.g. Adaptive
 Teacher, CVPR 2022) are the models; here the teacher shares the student's RoI features (it EMA's
 the instance heads only), which keeps the extra cost to one head pass on the target instances.
 """
 
 import copy
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from detectron2.config import configurable
@@ -25,10 +31,15 @@ from detectron2.utils.events import get_event_storage
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["POSE_PATH", "heatmap_pseudo_labels", "visible_fraction", "PoseSelfTraining"]
+from ..keypoints import flip_indices
+
+__all__ = ["POSE_PATH", "PSEUDO_TARGETS", "heatmap_pseudo_labels", "peak_agreement",
+           "soft_pseudo_loss", "visible_fraction", "PoseSelfTraining"]
 
 # Attribute names of the pose-path modules of OccPoseInstanceHeads that the teacher averages.
 POSE_PATH = ("common_encoder", "seg_head", "context_decoder", "pose_head")
+# What the student learns of a pseudo-labeled joint (``SELF_TRAINING.TARGETS``).
+PSEUDO_TARGETS = ("hard", "soft")
 
 
 def heatmap_pseudo_labels(
@@ -66,6 +77,26 @@ def heatmap_pseudo_labels(
     return torch.stack([x, y, v], dim=-1), confidence
 
 
+def peak_agreement(a: torch.Tensor, b: torch.Tensor, cells: float) -> torch.Tensor:
+    """``R x K`` bool: whether the arg-max cells of two ``R x K x S x S`` heatmaps lie within
+    ``cells`` heatmap cells of each other (Euclidean distance in cells)."""
+    s = a.shape[-1]
+    ia, ib = a.flatten(2).argmax(-1), b.flatten(2).argmax(-1)
+    dx = (ia % s - ib % s).float()
+    dy = (torch.div(ia, s, rounding_mode="floor") - torch.div(ib, s, rounding_mode="floor")).float()
+    return dx.pow(2) + dy.pow(2) <= cells ** 2
+
+
+def soft_pseudo_loss(student: torch.Tensor, teacher: torch.Tensor, kept: torch.Tensor
+                     ) -> torch.Tensor:
+    """Cross-entropy of the student's S*S-way softmax against the teacher's (soft targets),
+    averaged over the ``kept`` joints: ``R x K x S x S`` student and teacher logits, ``R x K``
+    bool. Its minimum over the student is the teacher's entropy, reached when the two
+    distributions match, so a soft teacher keeps the student as unsure as itself."""
+    target = teacher.detach().flatten(2)[kept].softmax(dim=-1)
+    return F.cross_entropy(student.flatten(2)[kept], target, reduction="mean")
+
+
 def visible_fraction(instances: Instances) -> torch.Tensor:
     """``(R,)`` area of each person's visible box (``gt_vis_boxes``) over the area of its full
     box (``gt_boxes``), in [0, 1]; 1 for every person when ``gt_vis_boxes`` is absent."""
@@ -92,6 +123,9 @@ class PoseSelfTraining(nn.Module):
         threshold: float,
         loss_weight: float,
         min_visible: float = 0.0,
+        flip_teacher: bool = False,
+        flip_agreement: float = 0.0,
+        targets: str = "hard",
     ):
         """
         Args:
@@ -105,7 +139,16 @@ class PoseSelfTraining(nn.Module):
             loss_weight: weight of the pseudo-label pose loss.
             min_visible: only target persons with :func:`visible_fraction` >= this get
                 pseudo-labels (:meth:`eligible`).
+            flip_teacher: the teacher's heatmaps average the plain pass and the mirrored pass
+                (F_raw of the mirrored boxes in the flipped image, given to :meth:`loss`).
+            flip_agreement: with ``flip_teacher``, a joint is a pseudo-label only when its plain
+                and mirrored teacher peaks are within this many heatmap cells (0 = no check).
+            targets: what the student learns of a kept joint: "hard", the teacher's arg-max
+                cell (the pose loss); "soft", the teacher's whole S x S distribution
+                (:func:`soft_pseudo_loss`, "softmax_ce" heads only).
         """
+        if targets not in PSEUDO_TARGETS:
+            raise ValueError(f"targets must be one of {PSEUDO_TARGETS}, got {targets!r}")
         super().__init__()
         self.teacher = nn.ModuleDict({k: copy.deepcopy(m) for k, m in student.items()})
         self.teacher.requires_grad_(False)
@@ -114,6 +157,10 @@ class PoseSelfTraining(nn.Module):
         self.threshold = threshold
         self.loss_weight = loss_weight
         self.min_visible = min_visible
+        self.flip_teacher = flip_teacher
+        self.flip_agreement = flip_agreement
+        self.targets = targets
+        self.register_buffer("flip_perm", torch.tensor(flip_indices()), persistent=False)
 
     @classmethod
     def from_config(cls, cfg, student: Dict[str, nn.Module]):
@@ -125,6 +172,9 @@ class PoseSelfTraining(nn.Module):
             "threshold": s.THRESHOLD,
             "loss_weight": s.LOSS_WEIGHT,
             "min_visible": s.MIN_VISIBLE,
+            "flip_teacher": s.FLIP_TEACHER,
+            "flip_agreement": s.FLIP_AGREEMENT,
+            "targets": s.TARGETS,
         }
 
     @torch.no_grad()
@@ -145,6 +195,21 @@ class PoseSelfTraining(nn.Module):
         maps = t["seg_head"](feats).sigmoid()
         return t["pose_head"](t["context_decoder"](feats) * maps)
 
+    @torch.no_grad()
+    def flip_teacher_heatmaps(self, x: torch.Tensor, x_mirrored: torch.Tensor
+                              ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The flip teacher: ``R x K x S x S`` mean of the plain heatmaps of ``x`` and the
+        mirrored-back heatmaps of ``x_mirrored`` (its left / right channels swapped), and
+        ``R x K`` bool, whether the two passes' peaks agree within ``flip_agreement`` cells
+        (all True for 0)."""
+        plain = self.teacher_heatmaps(x)
+        mirrored = self.teacher_heatmaps(x_mirrored).flip(-1)[:, self.flip_perm]
+        if self.flip_agreement > 0:
+            agree = peak_agreement(plain, mirrored, self.flip_agreement)
+        else:
+            agree = torch.ones(plain.shape[:2], dtype=torch.bool, device=plain.device)
+        return (plain + mirrored) / 2, agree
+
     def eligible(self, instances: Instances) -> torch.Tensor:
         """``(R,)`` bool: which of one image's target persons may get pseudo-labels (every one
         for ``min_visible`` 0: fractions are >= 0)."""
@@ -154,9 +219,13 @@ class PoseSelfTraining(nn.Module):
         """Whether the pseudo-label loss counts at the current training iteration."""
         return get_event_storage().iter >= self.start_iter
 
+    def wants_mirrored(self) -> bool:
+        """Whether this step's :meth:`loss` needs the mirrored F_raw of the target instances."""
+        return self.flip_teacher and self.active()
+
     def loss(
         self, student_heatmaps: torch.Tensor, x: torch.Tensor, boxes: torch.Tensor,
-        pose_head: nn.Module,
+        pose_head: nn.Module, x_mirrored: Optional[torch.Tensor] = None,
     ) -> Dict[str, torch.Tensor]:
         """``{"loss_pose_pseudo": weight * pose loss of the student against pseudo-labels}``.
 
@@ -165,23 +234,39 @@ class PoseSelfTraining(nn.Module):
             x: their ``R x C x P x P`` F_raw.
             boxes: their ``R x 4`` boxes (network input pixels).
             pose_head: the student's pose head (its loss type, sigma and loss function).
+            x_mirrored: with ``flip_teacher``, the ``R x C x P x P`` F_raw of the mirrored
+                boxes in the flipped image (rows as ``x``).
         """
         zero = student_heatmaps.sum() * 0.0
         if len(x) == 0:
             return {"loss_pose_pseudo": zero}
         storage = get_event_storage()
+        if self.flip_teacher:
+            if x_mirrored is None:
+                raise ValueError("SELF_TRAINING.FLIP_TEACHER needs the mirrored F_raw of the "
+                                 "target instances")
+            heatmaps, agree = self.flip_teacher_heatmaps(x, x_mirrored)
+            storage.put_scalar("occpose/pseudo_flip_agree_frac", agree.float().mean().item())
+        else:
+            heatmaps, agree = self.teacher_heatmaps(x), None
         pseudo, confidence = heatmap_pseudo_labels(
-            self.teacher_heatmaps(x), boxes, pose_head.loss_type, self.threshold
+            heatmaps, boxes, pose_head.loss_type, self.threshold
         )
+        if agree is not None:
+            pseudo[..., 2] *= agree.to(pseudo.dtype)
         kept = pseudo[..., 2] > 0
         storage.put_scalar("occpose/pseudo_joint_frac", kept.float().mean().item())
         storage.put_scalar("occpose/pseudo_confidence", confidence.mean().item())
         if not kept.any():
             return {"loss_pose_pseudo": zero}
-        loss = pose_head.losses(student_heatmaps, pseudo, boxes)["loss_pose"]
+        if self.targets == "soft":
+            loss = soft_pseudo_loss(student_heatmaps, heatmaps, kept)
+        else:
+            loss = pose_head.losses(student_heatmaps, pseudo, boxes)["loss_pose"]
         return {"loss_pose_pseudo": self.loss_weight * loss}
 
     def extra_repr(self) -> str:
         return (f"start_iter={self.start_iter}, ema_decay={self.ema_decay}, "
                 f"threshold={self.threshold}, loss_weight={self.loss_weight}, "
-                f"min_visible={self.min_visible}")
+                f"min_visible={self.min_visible}, flip_teacher={self.flip_teacher}, "
+                f"flip_agreement={self.flip_agreement}, targets={self.targets!r}")

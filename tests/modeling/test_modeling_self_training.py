@@ -87,3 +87,89 @@ def test_only_persons_visible_enough_get_pseudo_labels():
         target = inputs[1]["instances"]
         target.gt_vis_boxes = Boxes(target.gt_boxes.tensor * torch.tensor([1.0, 1, 1, 0.5]))
         assert model(inputs)["loss_pose_pseudo"].item() == 0.0
+
+
+def test_peak_agreement_counts_cells_between_the_two_peaks():
+    from occpose_d2.modeling.self_training import peak_agreement
+
+    a = torch.zeros(1, 3, 8, 8)
+    b = torch.zeros(1, 3, 8, 8)
+    a[0, 0, 2, 2] = b[0, 0, 2, 3] = 1.0  # one cell apart
+    a[0, 1, 2, 2] = b[0, 1, 5, 6] = 1.0  # 5 cells apart (3, 4)
+    a[0, 2, 7, 0] = b[0, 2, 7, 0] = 1.0  # same cell
+    assert peak_agreement(a, b, 1.0).tolist() == [[True, False, True]]
+    assert peak_agreement(a, b, 5.0).tolist() == [[True, True, True]]
+    assert peak_agreement(a, b, 0.5).tolist() == [[False, False, True]]
+
+
+def test_flip_teacher_averages_the_mirrored_pass_and_drops_disagreeing_joints():
+    from occpose_d2.modeling.self_training import peak_agreement
+
+    model = _self_training_model(start_iter=0)
+    st = model.instance_heads.self_training
+    st.flip_teacher, st.flip_agreement = True, 3.0
+    torch.manual_seed(0)
+    x, x_mirrored = torch.randn(4, 16, 7, 7), torch.randn(4, 16, 7, 7)
+    heatmaps, agree = st.flip_teacher_heatmaps(x, x_mirrored)
+    plain = st.teacher_heatmaps(x)
+    # mirrored back: columns reversed and each left joint read from its right partner's channel
+    mirrored_back = st.teacher_heatmaps(x_mirrored).flip(-1)[:, [0, 2, 1, 4, 3, 6, 5, 8, 7,
+                                                                   10, 9, 12, 11]]
+    assert torch.allclose(heatmaps, (plain + mirrored_back) / 2, atol=1e-6)
+    assert agree.tolist() == peak_agreement(plain, mirrored_back, 3.0).tolist()
+    assert not agree.all() and agree.any()
+    st.flip_agreement = 0.0  # no check: every joint may become a pseudo-label
+    assert st.flip_teacher_heatmaps(x, x_mirrored)[1].all()
+
+
+def test_flip_teacher_in_training_reads_the_flipped_target_images():
+    model = _self_training_model(start_iter=1)
+    st = model.instance_heads.self_training
+    st.flip_teacher = True  # FLIP_AGREEMENT 0: every joint of the averaged heatmaps counts
+    model.train()
+    calls = []
+    original = model._mirrored_features
+    model._mirrored_features = lambda *a: calls.append(1) or original(*a)
+    with EventStorage(0) as storage:
+        model(make_inputs())
+        assert not calls  # before START_ITER: no extra backbone pass
+        storage.iter = 1
+        loss = model(make_inputs())["loss_pose_pseudo"]
+        assert calls == [1]  # the target detector's images only
+        assert loss.item() > 0
+        assert storage.history("occpose/pseudo_flip_agree_frac").latest() == 1.0
+        # An untrained teacher's two passes put most peaks in different cells: those go.
+        st.flip_agreement = 0.5
+        model(make_inputs())
+        agree = storage.history("occpose/pseudo_flip_agree_frac").latest()
+        assert agree < 0.5
+        assert storage.history("occpose/pseudo_joint_frac").latest() <= agree
+
+
+def test_soft_pseudo_loss_is_least_where_the_student_copies_the_teacher():
+    from occpose_d2.modeling.self_training import soft_pseudo_loss
+
+    torch.manual_seed(0)
+    teacher = torch.randn(2, 3, 4, 4)
+    kept = torch.tensor([[True, False, True], [False, False, True]])
+    copy = soft_pseudo_loss(teacher.clone(), teacher, kept)
+    probs = teacher.flatten(2)[kept].softmax(-1)
+    entropy = -(probs * probs.log()).sum(-1).mean()
+    assert copy.item() == pytest.approx(entropy.item(), rel=1e-5)
+    # A sharper (arg-max) student is further from a soft teacher than the teacher itself.
+    assert soft_pseudo_loss(teacher * 10, teacher, kept) > copy
+    # Joints that are not kept do not count.
+    other = teacher.clone()
+    other[0, 1] = torch.randn(4, 4) * 10
+    assert soft_pseudo_loss(other, teacher, kept).item() == pytest.approx(copy.item())
+
+
+def test_soft_targets_train_the_student_towards_the_teacher_distribution():
+    model = _self_training_model(start_iter=0)
+    model.instance_heads.self_training.targets = "soft"
+    model.train()
+    with EventStorage(0):
+        loss = model(make_inputs())["loss_pose_pseudo"]
+    assert loss.item() > 0
+    loss.backward()
+    assert model.instance_heads.pose_head.predictor.weight.grad.abs().sum() > 0

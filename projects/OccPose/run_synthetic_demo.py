@@ -128,6 +128,13 @@ def describe_variant(cfg: CfgNode) -> str:
         parts.append(f"target-style colour transfer (p = {cfg.INPUT.TARGET_STYLE.PROB:g})")
     if cfg.INPUT.OCCLUDERS.PROB > 0:
         parts.append(f"copy-paste occluders (p = {cfg.INPUT.OCCLUDERS.PROB:g})")
+    st = o.SELF_TRAINING
+    if st.ENABLED:
+        teacher = "flip teacher" if st.FLIP_TEACHER else "EMA teacher"
+        if st.FLIP_TEACHER and st.FLIP_AGREEMENT > 0:
+            teacher += f" with peaks agreeing within {st.FLIP_AGREEMENT:g} cells"
+        parts.append(f"self-training from iteration {st.START_ITER} ({teacher}, {st.TARGETS} "
+                     f"targets, confidence >= {st.THRESHOLD:g})")
     if o.POSE_HEAD.RESCORE:
         parts.append("poses ranked by box x mean joint score")
     if o.POSE_HEAD.FLIP_TEST:
@@ -135,7 +142,8 @@ def describe_variant(cfg: CfgNode) -> str:
     if o.ROI_SCALE != 1.0:
         parts.append(f"instance RoIs grown by {o.ROI_SCALE:g}")
     named = {"MODEL.OCCPOSE.SHARE_DETECTORS", "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET",
-             "MODEL.OCCPOSE.POSE_HEAD.RESCORE", "MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST"}
+             "MODEL.OCCPOSE.POSE_HEAD.RESCORE", "MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST",
+             "MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "MODEL.OCCPOSE.SELF_TRAINING.FLIP_TEACHER"}
     extra = [k for k in switches_on(cfg) if k not in named]
     if o.POSE_HEAD.SUPERVISE_TARGET:
         parts.append("ORACLE: target poses supervised")

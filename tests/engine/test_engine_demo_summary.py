@@ -27,11 +27,15 @@ def test_variant_is_named(demo):
         "MODEL.OCCPOSE.DETECTOR_TIE.WEIGHT", "0.0", "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE",
         "fully_visible", "MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0",
         "MODEL.OCCPOSE.MASK_AND_PREDICT.RATIO_END", "0.0", "MODEL.OCCPOSE.DETECTORS_ONLY", "True",
-        "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET", "True"])
+        "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET", "True",
+        "MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True", "MODEL.OCCPOSE.SELF_TRAINING.FLIP_TEACHER",
+        "True", "MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT", "2.0",
+        "MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft"])
     assert demo.describe_variant(cfg) == (
         "two detectors (the paper); adversarial adaptation off; Mask-and-Predict off; "
         "target-style colour transfer (p = 0.25); copy-paste occluders (p = 0.5); "
-        "instance RoIs grown by 1.25; "
+        "self-training from iteration 500 (flip teacher with peaks agreeing within 2 cells, "
+        "soft targets, confidence >= 0.5); instance RoIs grown by 1.25; "
         "ORACLE: target poses supervised; "
         "switches on: MODEL.OCCPOSE.DETECTORS_ONLY")
 

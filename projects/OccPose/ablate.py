@@ -52,6 +52,13 @@ _NO_COLOR_JITTER = ["INPUT.CONTRAST", "(1.0, 1.0)", "INPUT.SATURATION", "(1.0, 1
 _NO_TARGET_PIXELS = ["INPUT.TARGET_STYLE.PROB", "0.0", "INPUT.OCCLUDERS.PROB", "0.0"]
 _PAPER = (_NO_TIE + _FULLY_VISIBLE + _NO_RESCORE + _NO_FLIP + _NO_SELF_TRAINING + _NO_COLOR_JITTER
           + _NO_TARGET_PIXELS)
+# Self-training with the flip teacher. The threshold 0.5 is where the source's pseudo-keypoints
+# are 98% right (scripts/pseudo_label_quality.py on synth_pe_val, BENCHMARKS.md 1.10).
+_FLIP_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True",
+                       "MODEL.OCCPOSE.SELF_TRAINING.START_ITER", "900",
+                       "MODEL.OCCPOSE.SELF_TRAINING.THRESHOLD", "0.5",
+                       "MODEL.OCCPOSE.SELF_TRAINING.FLIP_TEACHER", "True",
+                       "MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT", "2.0"]
 # The variants: name -> (description, config overrides on top of configs/Synthetic/OccPose-Tiny,
 # whose method is `full`: two tied detectors, adaptation, pose loss on all labeled persons, poses
 # ranked by box x mean joint score).
@@ -102,6 +109,14 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                                                 "MODEL.OCCPOSE.SELF_TRAINING.THRESHOLD", "0.5",
                                                 "MODEL.OCCPOSE.SELF_TRAINING.MIN_VISIBLE",
                                                 "0.9"]),
+    "self_training_flip": ("full + self-training from iteration 900 of 1,500: flip teacher, joints "
+                           "whose plain and mirrored peaks agree within 2 cells and whose "
+                           "confidence is >= 0.5, hard targets",
+                           _TWO_DETECTORS + _FLIP_SELF_TRAINING),
+    "self_training_soft": ("self_training_flip with soft targets (the teacher's whole heatmap "
+                           "distribution)",
+                           _TWO_DETECTORS + _FLIP_SELF_TRAINING
+                           + ["MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft"]),
     "no_color_jitter": ("full without the contrast and saturation jitter",
                         _TWO_DETECTORS + _NO_COLOR_JITTER),
     "grl_03": ("full with the gradient reversal ramped to 0.3 instead of 0.1",

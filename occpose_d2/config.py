@@ -100,6 +100,17 @@ def _add_heads_config(cfg: CN) -> None:
     # Iterations of the "ramp" schedule (> 0).
     _C.MODEL.OCCPOSE.DOMAIN_HEAD.GRL_RAMP_ITERS = 10000
 
+    # Image-level domain classifier (IMAGE_DOMAIN_HEAD_REGISTRY; beyond the paper, off by default):
+    # a per-location classifier behind its own gradient-reversal layer on both detectors'
+    # backbone feature maps (Domain Adaptive Faster R-CNN's image-level alignment), so whole
+    # feature maps are aligned, not only the pooled instances. Its reversal strength follows
+    # DOMAIN_HEAD.GRL_*.
+    _C.MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD = _sub_head_node("ConvImageDomainClassifier", 64)
+    # Weight of its loss (>= 0; 0 = off: the classifier is not built).
+    _C.MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT = 0.0
+    # Backbone feature maps it classifies (equal channels, e.g. FPN levels).
+    _C.MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.IN_FEATURES = ["p2", "p3", "p4", "p5"]
+
     # Context decoder D_C (CONTEXT_DECODER_REGISTRY): F_DI -> features at the segmentation map's
     # resolution (source only); CONV_DIM is its output channels.
     _C.MODEL.OCCPOSE.CONTEXT_DECODER = _sub_head_node("DeconvContextDecoder", 128)
@@ -343,7 +354,7 @@ def validate_occpose_config(cfg: CN) -> None:
     _check_ratio("MODEL.OCCPOSE.TEST_SCORE_THRESH", o.TEST_SCORE_THRESH)
     _check(o.COMMON_ENCODER.NUM_CONV >= 1, "MODEL.OCCPOSE.COMMON_ENCODER.NUM_CONV",
            o.COMMON_ENCODER.NUM_CONV, ">= 1")
-    for key in ("SEG_HEAD", "DOMAIN_HEAD", "POSE_HEAD"):
+    for key in ("SEG_HEAD", "DOMAIN_HEAD", "IMAGE_DOMAIN_HEAD", "POSE_HEAD"):
         w = o[key].LOSS_WEIGHT
         _check(w >= 0, f"MODEL.OCCPOSE.{key}.LOSS_WEIGHT", w, ">= 0")
     d = o.DOMAIN_HEAD
@@ -351,6 +362,10 @@ def validate_occpose_config(cfg: CN) -> None:
     _check_choice("MODEL.OCCPOSE.DOMAIN_HEAD.GRL_SCHEDULE", d.GRL_SCHEDULE, GRL_SCHEDULES)
     _check(d.GRL_RAMP_ITERS > 0, "MODEL.OCCPOSE.DOMAIN_HEAD.GRL_RAMP_ITERS",
            d.GRL_RAMP_ITERS, "> 0")
+    i = o.IMAGE_DOMAIN_HEAD
+    _check(i.LOSS_WEIGHT == 0 or bool(i.IN_FEATURES),
+           "MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.IN_FEATURES", list(i.IN_FEATURES),
+           "at least one feature map when LOSS_WEIGHT > 0")
     m = o.MASK_AND_PREDICT
     _check_choice("MODEL.OCCPOSE.MASK_AND_PREDICT.MASK_SOURCE", m.MASK_SOURCE, MASK_SOURCES)
     _check(0.0 < m.BLOCK_SIZE <= 1.0, "MODEL.OCCPOSE.MASK_AND_PREDICT.BLOCK_SIZE",

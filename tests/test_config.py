@@ -148,6 +148,7 @@ def test_idempotent_and_leaves_global_defaults_alone(cfg):
         ("INPUT.CONTRAST", (-0.5, 1.0), "CONTRAST"),
         ("MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT", -1.0, "FLIP_AGREEMENT"),
         ("MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "argmax", "TARGETS"),
+        ("MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", -1.0, "IMAGE_DOMAIN_HEAD"),
     ],
 )
 def test_validation_names_the_key(cfg, key, value, match):

@@ -20,6 +20,11 @@ from .domain_head import (
     domain_loss,
 )
 from .grl import GradientReversal, grad_reverse
+from .image_domain_head import (
+    IMAGE_DOMAIN_HEAD_REGISTRY,
+    ConvImageDomainClassifier,
+    build_image_domain_head,
+)
 from .instance_heads import (
     OccPoseInstanceHeads,
     crop_to_inner_boxes,
@@ -47,6 +52,7 @@ __all__ = [
     "COMMON_ENCODER_REGISTRY",
     "CONTEXT_DECODER_REGISTRY",
     "DOMAIN_HEAD_REGISTRY",
+    "IMAGE_DOMAIN_HEAD_REGISTRY",
     "POSE_HEAD_REGISTRY",
     "SEG_HEAD_REGISTRY",
     "BaseDomainHead",
@@ -54,6 +60,7 @@ __all__ = [
     "BaseSegHead",
     "ConvCommonEncoder",
     "ConvDomainClassifier",
+    "ConvImageDomainClassifier",
     "DeconvContextDecoder",
     "DeconvSegHead",
     "EncoderDecoderPoseHead",
@@ -70,6 +77,7 @@ __all__ = [
     "build_context_decoder",
     "build_domain_detector_cfg",
     "build_domain_head",
+    "build_image_domain_head",
     "build_pose_head",
     "build_seg_head",
     "decode_heatmaps",

@@ -34,9 +34,10 @@ The registered object is called with `obj(cfg, input_shape)`.
 """
 
 
-def domain_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def domain_loss(logits: torch.Tensor, labels: torch.Tensor,
+                scalar_prefix: str = "occpose/domain_acc") -> torch.Tensor:
     """Mean BCE of ``(R,)`` logits against ``(R,)`` {DOMAIN_PE, DOMAIN_PD} labels; puts the
-    accuracy of each domain present into the event storage (``occpose/domain_acc_{pe,pd}``).
+    accuracy of each domain present into the event storage (``{scalar_prefix}_{pe,pd}``).
 
     A zero that keeps the graph when R = 0.
     """
@@ -49,7 +50,7 @@ def domain_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         for name, value in DOMAIN_LABELS.items():
             sel = labels == value
             if sel.any():
-                storage.put_scalar(f"occpose/domain_acc_{name}", correct[sel].float().mean().item())
+                storage.put_scalar(f"{scalar_prefix}_{name}", correct[sel].float().mean().item())
     return F.binary_cross_entropy_with_logits(logits, labels, reduction="mean")
 
 

@@ -19,7 +19,8 @@ from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from ..config import validate_occpose_config
-from ..domains import DOMAIN_SOURCE, DOMAIN_TARGET, DOMAINS
+from ..domains import DOMAIN_LABELS, DOMAIN_SOURCE, DOMAIN_TARGET, DOMAINS
+from .image_domain_head import build_image_domain_head
 from .instance_heads import OccPoseInstanceHeads, mirror_boxes
 from .sampling import select_training_instances
 
@@ -70,6 +71,7 @@ class OccPoseRCNN(nn.Module):
         detector_tie_weight: float = 0.0,
         detector_tie_modules: Sequence[str] = ("backbone",),
         flip_test: bool = False,
+        image_domain_head: Optional[nn.Module] = None,
     ):
         """
         Args:
@@ -90,6 +92,8 @@ class OccPoseRCNN(nn.Module):
                 the horizontally flipped input and let the instance heads average the two poses
                 (see :meth:`OccPoseInstanceHeads.predict`). The whole padded input is flipped,
                 so an image with padding sees it on its left in that pass.
+            image_domain_head: optional image-level domain classifier on both detectors'
+                backbone features (:mod:`.image_domain_head`; None: instance level only).
         """
         super().__init__()
         if set(detectors.keys()) != set(DOMAINS):
@@ -106,6 +110,7 @@ class OccPoseRCNN(nn.Module):
         self.detector_tie_weight = 0.0 if shared else detector_tie_weight
         self.detector_tie_modules = tuple(detector_tie_modules)
         self.flip_test = flip_test
+        self.image_domain_head = image_domain_head
         if detectors_only:
             instance_heads.requires_grad_(False)
 
@@ -131,6 +136,8 @@ class OccPoseRCNN(nn.Module):
             "detector_tie_weight": o.DETECTOR_TIE.WEIGHT,
             "detector_tie_modules": tuple(o.DETECTOR_TIE.MODULES),
             "flip_test": o.POSE_HEAD.FLIP_TEST,
+            "image_domain_head": build_image_domain_head(cfg, pe.backbone.output_shape())
+            if o.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT > 0 else None,
         }
 
     @property
@@ -156,7 +163,7 @@ class OccPoseRCNN(nn.Module):
         if not self.training:
             return self.inference(batched_inputs)
         losses: Dict[str, torch.Tensor] = {}
-        pooled, mirrored, instances, domains = [], [], [], []
+        pooled, mirrored, instances, domains, image_domain = [], [], [], [], []
         st = self.instance_heads.self_training
         flip_teacher = st is not None and not self.detectors_only and st.wants_mirrored()
         groups = self._group_by_domain(batched_inputs)
@@ -171,6 +178,9 @@ class OccPoseRCNN(nn.Module):
             proposals, rpn_losses = det.proposal_generator(images, features, targets)
             sampled, box_losses = det.roi_heads(images, features, proposals, targets)
             losses.update({f"{k}_{d}": v for k, v in {**rpn_losses, **box_losses}.items()})
+            if self.image_domain_head is not None:
+                labels = torch.full((len(inputs),), DOMAIN_LABELS[d], device=self.device)
+                image_domain.append(self.image_domain_head.loss(features, labels))
             if self.detectors_only:
                 continue
             chosen = select_training_instances(
@@ -193,6 +203,10 @@ class OccPoseRCNN(nn.Module):
             instances.extend(chosen)
             domains.extend([d] * len(chosen))
         self._add_absent_domain_losses(losses, groups)
+        if image_domain:
+            # the mean of the two domains' per-location losses: each domain weighs the same
+            h = self.image_domain_head
+            losses[h.loss_name] = h.loss_weight * torch.stack(image_domain).mean()
         if self.detector_tie_weight > 0:
             losses["loss_detector_tie"] = self.detector_tie_weight * self.detector_distance()
         if not self.detectors_only:

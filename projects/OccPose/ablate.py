@@ -50,8 +50,9 @@ _NO_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "False"]
 _NO_COLOR_JITTER = ["INPUT.CONTRAST", "(1.0, 1.0)", "INPUT.SATURATION", "(1.0, 1.0)"]
 # The two switches that put target pixels into source images.
 _NO_TARGET_PIXELS = ["INPUT.TARGET_STYLE.PROB", "0.0", "INPUT.OCCLUDERS.PROB", "0.0"]
+_NO_IMAGE_ALIGNMENT = ["MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]
 _PAPER = (_NO_TIE + _FULLY_VISIBLE + _NO_RESCORE + _NO_FLIP + _NO_SELF_TRAINING + _NO_COLOR_JITTER
-          + _NO_TARGET_PIXELS)
+          + _NO_TARGET_PIXELS + _NO_IMAGE_ALIGNMENT)
 # Self-training with the flip teacher. The threshold 0.5 is where the source's pseudo-keypoints
 # are 98% right (scripts/pseudo_label_quality.py on synth_pe_val, BENCHMARKS.md 1.10).
 _FLIP_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True",
@@ -68,10 +69,10 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
              _TWO_DETECTORS),
     "paper": ("two detectors + adversarial adaptation, nothing beyond the paper",
               _TWO_DETECTORS + _PAPER),
-    "no_adaptation": ("full without the domain loss, self-training, target-style transfer or "
+    "no_adaptation": ("full without the domain losses, self-training, target-style transfer or "
                       "occluders (no use of target images beyond their boxes and masks)",
                       _TWO_DETECTORS + ["MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]
-                      + _NO_SELF_TRAINING + _NO_TARGET_PIXELS),
+                      + _NO_IMAGE_ALIGNMENT + _NO_SELF_TRAINING + _NO_TARGET_PIXELS),
     "no_mask_and_predict": ("full without Mask-and-Predict",
                             _TWO_DETECTORS + ["MODEL.OCCPOSE.MASK_AND_PREDICT.RATIO_END", "0.0"]),
     "shared_detector": ("full with one detector for both domains",
@@ -117,6 +118,9 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                            "distribution)",
                            _TWO_DETECTORS + _FLIP_SELF_TRAINING
                            + ["MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft"]),
+    "image_alignment": ("full + image-level adversarial alignment of both detectors' backbone "
+                        "features (p2-p5, loss weight 1, same GRL ramp as the instance level)",
+                        _TWO_DETECTORS + ["MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "1.0"]),
     "no_color_jitter": ("full without the contrast and saturation jitter",
                         _TWO_DETECTORS + _NO_COLOR_JITTER),
     "grl_03": ("full with the gradient reversal ramped to 0.3 instead of 0.1",

@@ -114,8 +114,11 @@ def describe_variant(cfg: CfgNode) -> str:
     parts = [
         detectors,
         "adversarial adaptation " + ("on" if o.DOMAIN_HEAD.LOSS_WEIGHT > 0 else "off"),
-        f"Mask-and-Predict on (ratio up to {ratio:g})" if ratio > 0 else "Mask-and-Predict off",
     ]
+    if o.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT > 0:
+        parts.append(f"image-level alignment (w = {o.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT:g})")
+    parts.append(f"Mask-and-Predict on (ratio up to {ratio:g})" if ratio > 0
+                 else "Mask-and-Predict off")
     if m.PATTERN != "blocks":
         parts.append(f"Mask-and-Predict pattern {m.PATTERN!r}")
     if o.POSE_HEAD.SUPERVISE != "fully_visible":

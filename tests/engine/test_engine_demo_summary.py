@@ -30,9 +30,11 @@ def test_variant_is_named(demo):
         "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET", "True",
         "MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True", "MODEL.OCCPOSE.SELF_TRAINING.FLIP_TEACHER",
         "True", "MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT", "2.0",
-        "MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft"])
+        "MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft",
+        "MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "0.5"])
     assert demo.describe_variant(cfg) == (
-        "two detectors (the paper); adversarial adaptation off; Mask-and-Predict off; "
+        "two detectors (the paper); adversarial adaptation off; image-level alignment "
+        "(w = 0.5); Mask-and-Predict off; "
         "target-style colour transfer (p = 0.25); copy-paste occluders (p = 0.5); "
         "self-training from iteration 500 (flip teacher with peaks agreeing within 2 cells, "
         "soft targets, confidence >= 0.5); instance RoIs grown by 1.25; "

@@ -53,17 +53,19 @@ _NO_TARGET_PIXELS = ["INPUT.TARGET_STYLE.PROB", "0.0", "INPUT.OCCLUDERS.PROB", "
 _NO_IMAGE_ALIGNMENT = ["MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]
 _PAPER = (_NO_TIE + _FULLY_VISIBLE + _NO_RESCORE + _NO_FLIP + _NO_SELF_TRAINING + _NO_COLOR_JITTER
           + _NO_TARGET_PIXELS + _NO_IMAGE_ALIGNMENT)
-# Self-training as it was before the flip teacher (2026-11-28 to 2026-12-02): the plain EMA
-# teacher and hard targets.
-_PLAIN_TEACHER = ["MODEL.OCCPOSE.SELF_TRAINING.FLIP_TEACHER", "False",
-                  "MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT", "0.0",
-                  "MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "hard"]
+# Self-training with the flip teacher. The threshold 0.5 is where the source's pseudo-keypoints
+# are 98% right (scripts/pseudo_label_quality.py on synth_pe_val, BENCHMARKS.md 1.10).
+_FLIP_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True",
+                       "MODEL.OCCPOSE.SELF_TRAINING.START_ITER", "900",
+                       "MODEL.OCCPOSE.SELF_TRAINING.THRESHOLD", "0.5",
+                       "MODEL.OCCPOSE.SELF_TRAINING.FLIP_TEACHER", "True",
+                       "MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT", "2.0"]
 # The variants: name -> (description, config overrides on top of configs/Synthetic/OccPose-Tiny,
 # whose method is `full`: two tied detectors, adaptation, pose loss on all labeled persons, poses
 # ranked by box x mean joint score).
 VARIANTS: Dict[str, Tuple[str, List[str]]] = {
     "full": ("two tied detectors + adversarial adaptation + labeled-joint pose loss + rescoring "
-             "+ flip test + colour jitter + soft self-training from a flip teacher",
+             "+ flip test + colour jitter",
              _TWO_DETECTORS),
     "paper": ("two detectors + adversarial adaptation, nothing beyond the paper",
               _TWO_DETECTORS + _PAPER),
@@ -98,20 +100,24 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                                           "INPUT.OCCLUDERS.PROB", "0.5"]),
     "roi_scale": ("full + instance RoIs grown by 1.25 about the boxes",
                   _TWO_DETECTORS + ["MODEL.OCCPOSE.ROI_SCALE", "1.25"]),
-    "no_self_training": ("full without self-training (the `full` of 2026-12-02)",
-                         _TWO_DETECTORS + _NO_SELF_TRAINING),
-    "self_training": ("full with the first self-training: plain EMA teacher, hard targets, "
-                      "confidence >= 0.2, from iteration 500 of 1,500",
-                      _TWO_DETECTORS + _PLAIN_TEACHER
-                      + ["MODEL.OCCPOSE.SELF_TRAINING.THRESHOLD", "0.2",
-                         "MODEL.OCCPOSE.SELF_TRAINING.START_ITER", "500"]),
-    "self_training_visible": ("full with self-training from a plain EMA teacher, hard targets, "
-                              "on target persons >= 90% visible",
-                              _TWO_DETECTORS + _PLAIN_TEACHER
-                              + ["MODEL.OCCPOSE.SELF_TRAINING.MIN_VISIBLE", "0.9"]),
-    "self_training_hard": ("full with hard self-training targets (the flip teacher's arg-max "
-                           "cell instead of its heatmap distribution)",
-                           _TWO_DETECTORS + ["MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "hard"]),
+    "self_training": ("full + EMA-teacher pseudo-poses on the target",
+                      _TWO_DETECTORS + ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True",
+                                        "MODEL.OCCPOSE.SELF_TRAINING.THRESHOLD", "0.2"]),
+    "self_training_visible": ("full + EMA-teacher pseudo-poses on target persons >= 90% visible, "
+                              "from iteration 900 of 1,500",
+                              _TWO_DETECTORS + ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True",
+                                                "MODEL.OCCPOSE.SELF_TRAINING.START_ITER", "900",
+                                                "MODEL.OCCPOSE.SELF_TRAINING.THRESHOLD", "0.5",
+                                                "MODEL.OCCPOSE.SELF_TRAINING.MIN_VISIBLE",
+                                                "0.9"]),
+    "self_training_flip": ("full + self-training from iteration 900 of 1,500: flip teacher, joints "
+                           "whose plain and mirrored peaks agree within 2 cells and whose "
+                           "confidence is >= 0.5, hard targets",
+                           _TWO_DETECTORS + _FLIP_SELF_TRAINING),
+    "self_training_soft": ("self_training_flip with soft targets (the teacher's whole heatmap "
+                           "distribution)",
+                           _TWO_DETECTORS + _FLIP_SELF_TRAINING
+                           + ["MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft"]),
     "image_alignment": ("full + image-level adversarial alignment of both detectors' backbone "
                         "features (p2-p5, loss weight 1, same GRL ramp as the instance level)",
                         _TWO_DETECTORS + ["MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "1.0"]),

@@ -118,6 +118,12 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                            "distribution)",
                            _TWO_DETECTORS + _FLIP_SELF_TRAINING
                            + ["MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft"]),
+    "self_training_soft_plain": ("self_training_soft with the plain EMA teacher (no flipped "
+                                 "pass, no agreement check): the cheaper teacher",
+                                 _TWO_DETECTORS + _FLIP_SELF_TRAINING
+                                 + ["MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft",
+                                    "MODEL.OCCPOSE.SELF_TRAINING.FLIP_TEACHER", "False",
+                                    "MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT", "0.0"]),
     "image_alignment": ("full + image-level adversarial alignment of both detectors' backbone "
                         "features (p2-p5, loss weight 1, same GRL ramp as the instance level)",
                         _TWO_DETECTORS + ["MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "1.0"]),

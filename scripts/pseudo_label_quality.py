@@ -33,6 +33,7 @@ from tabulate import tabulate
 from occpose_d2 import OccPosePredictor, get_occpose_cfg
 from occpose_d2.evaluation.coco_gt import annotation_area
 from occpose_d2.keypoints import KEYPOINT_OKS_SIGMAS, flip_indices
+from occpose_d2.modeling.pose_head import unmirror_heatmaps
 from occpose_d2.modeling.self_training import heatmap_pseudo_labels, peak_agreement
 
 # Confidence bins of the decoded joint score.
@@ -76,7 +77,7 @@ def predict_three_ways(predictors: Dict[str, OccPosePredictor], image: np.ndarra
         model = predictors["flip_test" if name == "flip_test" else "plain"]
         heatmaps = model(image_in, boxes=boxes_in)["instances"].pred_keypoint_heatmaps
         if name == "mirrored":
-            heatmaps = heatmaps.flip(-1)[:, flip_indices()]
+            heatmaps = unmirror_heatmaps(heatmaps, torch.tensor(flip_indices()))
         out[name] = heatmaps
     return out
 

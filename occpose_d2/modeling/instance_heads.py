@@ -34,7 +34,7 @@ from .context_decoder import build_context_decoder
 from .domain_head import build_domain_head
 from .grl import GradientReversal
 from .mask_and_predict import MaskAndPredict
-from .pose_head import box_cell_coords, build_pose_head, decode_heatmaps
+from .pose_head import box_cell_coords, build_pose_head, decode_heatmaps, unmirror_heatmaps
 from .seg_head import build_seg_head, seg_targets
 from .self_training import POSE_PATH, PoseSelfTraining
 
@@ -321,7 +321,7 @@ class OccPoseInstanceHeads(nn.Module):
         heatmaps = self._pose_of_masked(feats, masked)
         if x_mirrored is not None:
             mirrored = self._pose_of_masked(self.common_encoder(x_mirrored), masked.flip(-1))
-            heatmaps = (heatmaps + mirrored.flip(-1)[:, self.flip_perm]) / 2
+            heatmaps = (heatmaps + unmirror_heatmaps(mirrored, self.flip_perm)) / 2
         keypoints = decode_heatmaps(heatmaps, boxes, self.pose_head.loss_type)
         visible = keypoints_on_mask(keypoints, boxes, probs[:, 0])
         return probs, heatmaps, keypoints, visible

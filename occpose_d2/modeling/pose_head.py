@@ -29,6 +29,7 @@ __all__ = [
     "gaussian_heatmaps",
     "pose_loss",
     "decode_heatmaps",
+    "unmirror_heatmaps",
     "POSE_LOSS_TYPES",
 ]
 
@@ -119,6 +120,13 @@ def pose_loss(
         logits = heatmaps.flatten(2)[valid]
         return F.cross_entropy(logits, cells[valid], reduction="mean")
     raise ValueError(f"Unknown pose loss type {loss_type!r}, expected one of {POSE_LOSS_TYPES}")
+
+
+def unmirror_heatmaps(heatmaps: torch.Tensor, flip_perm: torch.Tensor) -> torch.Tensor:
+    """``R x K x S x S`` heatmaps predicted on the horizontally mirrored boxes -> the same
+    heatmaps read in the unmirrored image: columns reversed and each joint's channel taken from
+    its left / right partner (``flip_perm``, :func:`~occpose_d2.keypoints.flip_indices`)."""
+    return heatmaps.flip(-1)[:, flip_perm]
 
 
 # Sub-cell steps of the decoder's peak search (per heatmap cell, each axis).

@@ -32,6 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..keypoints import flip_indices
+from .pose_head import unmirror_heatmaps
 
 __all__ = ["POSE_PATH", "PSEUDO_TARGETS", "heatmap_pseudo_labels", "peak_agreement",
            "soft_pseudo_loss", "visible_fraction", "PoseSelfTraining"]
@@ -203,7 +204,7 @@ class PoseSelfTraining(nn.Module):
         ``R x K`` bool, whether the two passes' peaks agree within ``flip_agreement`` cells
         (all True for 0)."""
         plain = self.teacher_heatmaps(x)
-        mirrored = self.teacher_heatmaps(x_mirrored).flip(-1)[:, self.flip_perm]
+        mirrored = unmirror_heatmaps(self.teacher_heatmaps(x_mirrored), self.flip_perm)
         if self.flip_agreement > 0:
             agree = peak_agreement(plain, mirrored, self.flip_agreement)
         else:

@@ -26,8 +26,9 @@ __all__ = ["IMAGE_DOMAIN_HEAD_REGISTRY", "ConvImageDomainClassifier", "build_ima
 IMAGE_DOMAIN_HEAD_REGISTRY = Registry("IMAGE_DOMAIN_HEAD")
 IMAGE_DOMAIN_HEAD_REGISTRY.__doc__ = """
 Registry for the image-level domain classifier, which maps backbone feature maps
-{name: N x C x H x W} to per-location logits of the target domain "pd" and has a
-``losses(features, labels)`` method ({"loss_image_domain": weight * BCE}).
+{name: N x C x H x W} to per-location logits of the target domain "pd". Its
+``loss(features, labels)`` is the unweighted BCE of one domain's images; OccPoseRCNN averages it
+over the two domains and weights it as "loss_image_domain" (``loss_name``, ``loss_weight``).
 
 The registered object is called with `obj(cfg, input_shape)`, input_shape the backbone's
 output_shape() dict.
@@ -82,13 +83,10 @@ class ConvImageDomainClassifier(WeightedLossHead):
         """Mean over ``in_features`` of the per-location BCE of one domain's ``N``-image
         feature maps against the ``(N,)`` labels of its images (accuracy of each domain in the
         event storage as ``occpose/image_domain_acc_{pe,pd}``)."""
-        per_level = []
-        for name in self.in_features:
-            logits = self.layers(features[name])
-            per_level.append((logits.flatten(1), labels[:, None].expand(-1, logits[0].numel())))
-        logits = torch.cat([lg for lg, _ in per_level], dim=1).flatten()
-        targets = torch.cat([lb for _, lb in per_level], dim=1).flatten()
-        return domain_loss(logits, targets, scalar_prefix="occpose/image_domain_acc")
+        logits = torch.cat([self.layers(features[f]).flatten(1) for f in self.in_features], 1)
+        targets = labels[:, None].expand_as(logits)
+        return domain_loss(logits.flatten(), targets.flatten(),
+                           scalar_prefix="occpose/image_domain_acc")
 
 
 def build_image_domain_head(cfg, input_shape: Dict[str, ShapeSpec]) -> ConvImageDomainClassifier:

@@ -3,8 +3,8 @@
 
 Runs a trained model on the ground-truth boxes of a keypoint-annotated set (default
 ``synth_pd_val_kp``, the held-out target file) as the self-training teacher would label them:
-pseudo-keypoints at the arg-max cell of the plain heatmaps ("plain teacher") or of the flip-test
-heatmaps ("flip teacher", ``SELF_TRAINING.FLIP_TEACHER``), with the teacher's confidence
+pseudo-keypoints at the arg-max cell of the plain heatmaps ("plain teacher") or of the mean of
+the plain and the mirrored pass ("flip teacher", ``SELF_TRAINING.FLIP_TEACHER``), with the teacher's confidence
 (:func:`heatmap_pseudo_labels`). Every ground-truth joint, visible or occluded, is *correct* when
 its keypoint similarity with the pseudo-keypoint (COCO's per-joint OKS term with the 13 sigmas)
 is at least 0.5, and *swapped* when it is not but would be for its left / right partner.
@@ -62,24 +62,19 @@ def keypoint_similarity(pred: np.ndarray, gt: np.ndarray, area: float) -> np.nda
     return np.exp(-d2 / (2 * max(area, 1.0) * var))
 
 
-def predict_three_ways(predictors: Dict[str, OccPosePredictor], image: np.ndarray,
-                       boxes: np.ndarray) -> Dict[str, torch.Tensor]:
-    """``{"plain", "mirrored", "flip_test"}`` -> ``N x K x S x S`` heatmaps over the ``N x 4``
-    XYXY ``boxes``; "mirrored" is the plain model on the mirrored image, its heatmaps mirrored
-    back (columns reversed, left / right channels swapped), as the flip teacher reads them."""
+def teacher_heatmaps(predictor: OccPosePredictor, image: np.ndarray, boxes: np.ndarray
+                     ) -> Dict[str, torch.Tensor]:
+    """``{"plain", "mirrored", "flip"}`` -> ``N x K x S x S`` heatmaps over the ``N x 4`` XYXY
+    ``boxes``: the plain pass; the pass on the mirrored image, its heatmaps read back
+    (:func:`unmirror_heatmaps`); and their mean, the flip teacher of training
+    (:meth:`PoseSelfTraining.flip_teacher_heatmaps`: two passes, each with its own mask)."""
     width = image.shape[1]
     mirrored_boxes = np.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0],
                                boxes[:, 3]], 1)
-    out = {}
-    for name, image_in, boxes_in in (("plain", image, boxes),
-                                     ("mirrored", image[:, ::-1].copy(), mirrored_boxes),
-                                     ("flip_test", image, boxes)):
-        model = predictors["flip_test" if name == "flip_test" else "plain"]
-        heatmaps = model(image_in, boxes=boxes_in)["instances"].pred_keypoint_heatmaps
-        if name == "mirrored":
-            heatmaps = unmirror_heatmaps(heatmaps, torch.tensor(flip_indices()))
-        out[name] = heatmaps
-    return out
+    plain = predictor(image, boxes=boxes)["instances"].pred_keypoint_heatmaps
+    mirrored = predictor(image[:, ::-1].copy(), boxes=mirrored_boxes)["instances"]
+    mirrored = unmirror_heatmaps(mirrored.pred_keypoint_heatmaps, torch.tensor(flip_indices()))
+    return {"plain": plain, "mirrored": mirrored, "flip": (plain + mirrored) / 2}
 
 
 def joint_rows(records: List[dict], key: str, mask_key: str = "") -> List[list]:
@@ -110,10 +105,9 @@ def joint_rows(records: List[dict], key: str, mask_key: str = "") -> List[list]:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    predictors = {}
-    for name, flip in (("plain", "False"), ("flip_test", "True")):
-        predictors[name] = OccPosePredictor(get_occpose_cfg(args.config, list(args.opts) + [
-            "MODEL.WEIGHTS", args.weights, "MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST", flip]))
+    # the flip test off: the mirrored pass is made here, as the flip teacher makes it
+    predictor = OccPosePredictor(get_occpose_cfg(args.config, list(args.opts) + [
+        "MODEL.WEIGHTS", args.weights, "MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST", "False"]))
     records = []
     for d in DatasetCatalog.get(args.dataset):
         anns = [a for a in d["annotations"] if not a.get("iscrowd", 0) and "keypoints" in a]
@@ -124,12 +118,12 @@ def main(argv=None) -> None:
             raise FileNotFoundError(f"{args.dataset}: cannot read image {d['file_name']}")
         boxes = np.array([BoxMode.convert(list(a["bbox"]), a["bbox_mode"], BoxMode.XYXY_ABS)
                           for a in anns], np.float32)
-        heatmaps = predict_three_ways(predictors, image, boxes)
+        heatmaps = teacher_heatmaps(predictor, image, boxes)
         boxes_t = torch.as_tensor(boxes)
         agree = {c: peak_agreement(heatmaps["plain"], heatmaps["mirrored"], c).numpy()
                  for c in AGREEMENT_CELLS}
-        pseudo = {name: heatmap_pseudo_labels(h, boxes_t, "softmax_ce", 0.0)
-                  for name, h in heatmaps.items()}
+        pseudo = {name: heatmap_pseudo_labels(heatmaps[name], boxes_t, "softmax_ce", 0.0)
+                  for name in ("plain", "flip")}
         for i, ann in enumerate(anns):
             gt = np.asarray(ann["keypoints"], np.float64).reshape(-1, 3)
             area = annotation_area(ann)
@@ -144,10 +138,10 @@ def main(argv=None) -> None:
                 rec[f"agree_{c:g}"] = agree[c][i]
             records.append(rec)
     tables = {"plain teacher": joint_rows(records, "plain"),
-              "flip teacher": joint_rows(records, "flip_test")}
+              "flip teacher": joint_rows(records, "flip")}
     for c in AGREEMENT_CELLS:
         tables[f"flip teacher, plain and mirrored peaks within {c:g} cells"] = joint_rows(
-            records, "flip_test", f"agree_{c:g}")
+            records, "flip", f"agree_{c:g}")
     headers = ["joints", "count", "share %", "correct %", "L/R swapped %"]
     print(f"{args.dataset}: {len(records)} persons, ground-truth boxes, correct = keypoint "
           f"similarity >= {KS_CORRECT}")

@@ -4,10 +4,11 @@
 Runs a trained model on the ground-truth boxes of a keypoint-annotated set (default
 ``synth_pd_val_kp``, the held-out target file) as the self-training teacher would label them:
 pseudo-keypoints at the arg-max cell of the plain heatmaps ("plain teacher") or of the mean of
-the plain and the mirrored pass ("flip teacher", ``SELF_TRAINING.FLIP_TEACHER``), with the teacher's confidence
-(:func:`heatmap_pseudo_labels`). Every ground-truth joint, visible or occluded, is *correct* when
-its keypoint similarity with the pseudo-keypoint (COCO's per-joint OKS term with the 13 sigmas)
-is at least 0.5, and *swapped* when it is not but would be for its left / right partner.
+the plain and the mirrored pass ("flip teacher", ``SELF_TRAINING.FLIP_TEACHER``), with the
+teacher's confidence (:func:`heatmap_pseudo_labels`). Every ground-truth joint, visible or
+occluded, is *correct* when its keypoint similarity with the pseudo-keypoint (COCO's per-joint
+OKS term with the 13 sigmas) is at least 0.5, and *swapped* when it is not but would be for its
+left / right partner.
 
 Printed per teacher: the share of correct and swapped joints by confidence (the units of
 ``SELF_TRAINING.THRESHOLD``) and by ground-truth visibility; for the flip teacher also for the

@@ -18,6 +18,14 @@ Example::
     python projects/OccPose/ablate.py --variants full no_adaptation --seeds 0 1 2 \
         --iters 500 --json benchmarks/ablation.json --markdown benchmarks/ablation.md
 
+Inference-only changes (pose rescoring, the flip test) need no training: ``--weights-from
+SWEEP`` evaluates each run from ``SWEEP/<variant>/seed<k>/model_final.pth``, the weights of a
+finished sweep of the same variants, seeds and ``--iters``, with this call's overrides::
+
+    python projects/OccPose/ablate.py --variants full --seeds 0 1 2 --iters 1500 \
+        --weights-from output/ablation --output output/ablation_eoks \
+        MODEL.OCCPOSE.POSE_HEAD.RESCORE_BY expected_oks
+
 Standard deviations are population ones (ddof = 0) over the seeds.
 """
 
@@ -25,6 +33,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -182,6 +191,9 @@ def parse_args(argv=None):
     parser.add_argument("--output", default=os.path.join(REPO, "output", "ablation"))
     parser.add_argument("--markdown", default=None, help="table file (default OUTPUT/ablation.md)")
     parser.add_argument("--json", default=None, help="also write the numbers as JSON here")
+    parser.add_argument("--weights-from", default=None, metavar="SWEEP",
+                        help="evaluate only: each run takes SWEEP/<variant>/seed<k>/"
+                        "model_final.pth (a finished sweep, same --iters) and trains no further")
     parser.add_argument("opts", nargs=argparse.REMAINDER,
                         help="config overrides KEY VALUE for every run")
     return parser.parse_args(argv)
@@ -215,13 +227,36 @@ def run_overrides(variant: str, seed: int, iters: int, opts: Sequence[str]) -> L
     return base + scaled_schedule(get_occpose_cfg(CONFIG, base), iters)
 
 
-def run_one(out_dir: str, overrides: List[str], threads: Optional[int] = None) -> Optional[float]:
+def start_from_final(out_dir: str, weights: str) -> None:
+    """Make ``out_dir`` a finished run of the ``weights`` checkpoint (a ``model_final.pth``
+    saved at the end of a run of the same schedule): copied there as ``model_final.pth`` and
+    named in ``last_checkpoint``, so the main job resumes at its last iteration, trains no
+    further and only evaluates.
+
+    Raises:
+        FileNotFoundError: ``weights`` does not exist (names it).
+    """
+    if not os.path.isfile(weights):
+        raise FileNotFoundError(f"--weights-from: no checkpoint {weights}")
+    os.makedirs(out_dir, exist_ok=True)
+    target = os.path.join(out_dir, "model_final.pth")
+    if not os.path.isfile(target):
+        shutil.copyfile(weights, target)
+    with open(os.path.join(out_dir, "last_checkpoint"), "w") as f:
+        f.write("model_final.pth")
+
+
+def run_one(out_dir: str, overrides: List[str], threads: Optional[int] = None,
+            weights: Optional[str] = None) -> Optional[float]:
     """Train + evaluate one run in a child process (output in ``out_dir/run.log``) unless its
     results exist; returns the wall time in seconds (None when skipped). ``threads`` sets the
-    child's OMP_NUM_THREADS (None: inherited)."""
+    child's OMP_NUM_THREADS (None: inherited); ``weights``, a final checkpoint to evaluate
+    instead of training (:func:`start_from_final`)."""
     if os.path.isfile(os.path.join(out_dir, RESULTS_FILE)):
         return None
     os.makedirs(out_dir, exist_ok=True)
+    if weights:
+        start_from_final(out_dir, weights)
     start = time.perf_counter()
     cmd = [sys.executable, DEMO, "--output", out_dir, "--num-figures", "0"] + overrides
     env = dict(os.environ, OMP_NUM_THREADS=str(threads)) if threads else None
@@ -301,7 +336,10 @@ def main(argv=None) -> None:
 
     def one(variant: str, seed: int) -> None:
         out_dir = os.path.join(args.output, variant, f"seed{seed}")
-        seconds = run_one(out_dir, run_overrides(variant, seed, args.iters, args.opts), threads)
+        weights = (os.path.join(args.weights_from, variant, f"seed{seed}", "model_final.pth")
+                   if args.weights_from else None)
+        seconds = run_one(out_dir, run_overrides(variant, seed, args.iters, args.opts), threads,
+                          weights)
         if seconds is None:
             print(f"{variant}/seed{seed}: done before, skipped", flush=True)
         else:
@@ -313,13 +351,15 @@ def main(argv=None) -> None:
         for future in futures:
             future.result()
     total = time.perf_counter() - total_start
-    print(f"total: {total / 60:.1f} min for {len(times)} run(s) trained", flush=True)
+    done = "evaluated from --weights-from" if args.weights_from else "trained"
+    print(f"total: {total / 60:.1f} min for {len(times)} run(s) {done}", flush=True)
     table = collect(args.output, args.variants, args.seeds)
     header = [
         f"Ablation: configs/Synthetic/OccPose-Tiny.yaml, {args.iters} iterations (schedule "
         f"scaled), seeds {' '.join(map(str, args.seeds))}; mean ± population std over seeds; "
         "13-kp OKS AP (%); gap closed = (variant - no_adaptation) / (oracle - no_adaptation) "
-        "on target AP.", "",
+        "on target AP." + (f" Evaluated from the weights of {args.weights_from}, overrides: "
+                           f"{' '.join(args.opts) or 'none'}." if args.weights_from else ""), "",
     ]
     text = markdown_table(table, header)
     md_path = args.markdown or os.path.join(args.output, "ablation.md")

@@ -87,3 +87,24 @@ def test_tiny_sweep_writes_table_and_json_and_resumes(ablate, synthetic_root, tm
     printed = capsys.readouterr().out
     assert printed.count("done before, skipped") == 2 and "0 run(s) trained" in printed
     assert os.path.getmtime(results) == stamp
+    # the same weights evaluated again, with an inference-only override, train no further
+    again, js2 = str(tmp_path / "again"), str(tmp_path / "b.json")
+    ablate.main(["--variants", "full", "--seeds", "0", "--iters", "3", "--output", again,
+                 "--weights-from", out, "--json", js2] + argv[argv.index("INPUT.MIN_SIZE_TRAIN"):]
+                + ["MODEL.OCCPOSE.POSE_HEAD.RESCORE", "False"])
+    assert "1 run(s) evaluated from --weights-from" in capsys.readouterr().out
+    with open(os.path.join(again, "full", "seed0", "log.txt")) as f:
+        log = f.read()
+    assert "Starting training from iteration 3" in log
+    with open(os.path.join(again, "full", "seed0", "config.yaml")) as f:
+        assert "RESCORE: false" in f.read()
+    with open(js2) as f:
+        rescored = json.load(f)
+    # the poses on ground-truth boxes do not depend on the ranking
+    assert rescored["full"]["target_ap_gt_boxes"] == table["full"]["target_ap_gt_boxes"]
+
+
+def test_weights_from_a_missing_run_names_the_checkpoint(ablate, tmp_path):
+    missing = str(tmp_path / "sweep" / "full" / "seed0" / "model_final.pth")
+    with pytest.raises(FileNotFoundError, match="no checkpoint .*model_final.pth"):
+        ablate.start_from_final(str(tmp_path / "out"), missing)

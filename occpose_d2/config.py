@@ -198,6 +198,11 @@ def _add_heads_config(cfg: CN) -> None:
     # instance's score becomes its box score times its mean joint score, so persons whose pose
     # the head is unsure of rank lower; boxes and joints are unchanged (True / False).
     _C.MODEL.OCCPOSE.POSE_HEAD.RESCORE = False
+    # What rescoring multiplies the box score by: "joint_score" (the mean joint score) or
+    # "expected_oks" (beyond the paper: the pose's OKS expected under its own heatmaps, each
+    # joint's softmax distribution over cells scored with COCO's per-joint similarity and the
+    # person's visible-mask area; POSE_HEAD.LOSS_TYPE "softmax_ce" only).
+    _C.MODEL.OCCPOSE.POSE_HEAD.RESCORE_BY = "joint_score"
     # Flip test (beyond the paper, as SimpleBaseline / HRNet test): at inference OccPoseRCNN also
     # runs the horizontally flipped image through the detector's backbone, pools the mirrored
     # boxes and averages the mirrored heatmaps (left / right joints swapped) with the plain ones;
@@ -341,7 +346,7 @@ def validate_occpose_config(cfg: CN) -> None:
     from .modeling.instance_heads import SUPERVISE_MODES
     from .modeling.mask_and_predict import MASK_SOURCES, PATTERNS
     from .modeling.meta_arch import DETECTOR_PARTS
-    from .modeling.pose_head import POSE_LOSS_TYPES
+    from .modeling.pose_head import POSE_LOSS_TYPES, RESCORE_BY
     from .modeling.sampling import TRAIN_BOX_MODES
     from .modeling.self_training import PSEUDO_TARGETS
 
@@ -397,6 +402,10 @@ def validate_occpose_config(cfg: CN) -> None:
            "'hard' unless MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE is 'softmax_ce'")
     p = o.POSE_HEAD
     _check_choice("MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE", p.LOSS_TYPE, POSE_LOSS_TYPES)
+    _check_choice("MODEL.OCCPOSE.POSE_HEAD.RESCORE_BY", p.RESCORE_BY, RESCORE_BY)
+    _check(p.RESCORE_BY != "expected_oks" or p.LOSS_TYPE == "softmax_ce",
+           "MODEL.OCCPOSE.POSE_HEAD.RESCORE_BY", p.RESCORE_BY,
+           "'joint_score' unless MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE is 'softmax_ce'")
     _check(p.HEATMAP_SIGMA > 0, "MODEL.OCCPOSE.POSE_HEAD.HEATMAP_SIGMA", p.HEATMAP_SIGMA, "> 0")
     seg_side = 2 * o.POOLER_RESOLUTION
     _check(p.HEATMAP_SIZE % seg_side == 0, "MODEL.OCCPOSE.POSE_HEAD.HEATMAP_SIZE",

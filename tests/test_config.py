@@ -149,6 +149,7 @@ def test_idempotent_and_leaves_global_defaults_alone(cfg):
         ("MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT", -1.0, "FLIP_AGREEMENT"),
         ("MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "argmax", "TARGETS"),
         ("MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", -1.0, "IMAGE_DOMAIN_HEAD"),
+        ("MODEL.OCCPOSE.POSE_HEAD.RESCORE_BY", "oks", "RESCORE_BY"),
     ],
 )
 def test_validation_names_the_key(cfg, key, value, match):
@@ -161,6 +162,13 @@ def test_soft_pseudo_targets_need_a_softmax_pose_head(cfg):
     cfg.merge_from_list(["MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft",
                          "MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE", "mse"])
     with pytest.raises(ValueError, match="TARGETS"):
+        validate_occpose_config(cfg)
+
+
+def test_expected_oks_rescoring_needs_a_softmax_pose_head(cfg):
+    cfg.merge_from_list(["MODEL.OCCPOSE.POSE_HEAD.RESCORE_BY", "expected_oks",
+                         "MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE", "mse"])
+    with pytest.raises(ValueError, match="RESCORE_BY"):
         validate_occpose_config(cfg)
 
 

@@ -32,6 +32,7 @@ from .instance_heads import (
     mirror_boxes,
     pose_supervised,
     scale_boxes,
+    visible_areas,
 )
 from .mask_and_predict import MaskAndPredict, random_block_keep
 from .meta_arch import OccPoseRCNN, build_domain_detector_cfg  # register OccPoseRCNN
@@ -41,6 +42,7 @@ from .pose_head import (
     EncoderDecoderPoseHead,
     build_pose_head,
     decode_heatmaps,
+    expected_oks,
     gaussian_heatmaps,
     pose_loss,
 )
@@ -82,6 +84,7 @@ __all__ = [
     "build_seg_head",
     "decode_heatmaps",
     "domain_loss",
+    "expected_oks",
     "gaussian_heatmaps",
     "grad_reverse",
     "jitter_boxes",
@@ -93,4 +96,5 @@ __all__ = [
     "scale_boxes",
     "select_training_instances",
     "seg_loss",
+    "visible_areas",
 ]

@@ -34,7 +34,14 @@ from .context_decoder import build_context_decoder
 from .domain_head import build_domain_head
 from .grl import GradientReversal
 from .mask_and_predict import MaskAndPredict
-from .pose_head import box_cell_coords, build_pose_head, decode_heatmaps, unmirror_heatmaps
+from .pose_head import (
+    RESCORE_BY,
+    box_cell_coords,
+    build_pose_head,
+    decode_heatmaps,
+    expected_oks,
+    unmirror_heatmaps,
+)
 from .seg_head import build_seg_head, seg_targets
 from .self_training import POSE_PATH, PoseSelfTraining
 
@@ -107,6 +114,15 @@ def keypoints_on_mask(keypoints: torch.Tensor, boxes: torch.Tensor, mask_probs: 
     return inside & (probs >= 0.5)
 
 
+def visible_areas(mask_probs: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """``R`` visible areas in px^2: the cells of each box's ``R x M x M`` visible-mask
+    probabilities that are >= 0.5 (as :func:`keypoints_on_mask` reads them), times the cell
+    area of its ``R x 4`` XYXY box."""
+    side = mask_probs.shape[-1]
+    cells = (mask_probs >= 0.5).to(boxes.dtype).sum(dim=(1, 2))
+    return cells * (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) / side ** 2
+
+
 class OccPoseInstanceHeads(nn.Module):
     """Pooler + E_C + D_Seg + (GRL + C) + D_C + Mask and Predict + pose head."""
 
@@ -127,6 +143,7 @@ class OccPoseInstanceHeads(nn.Module):
         supervise_target: bool = False,
         self_training: Optional[PoseSelfTraining] = None,
         rescore: bool = False,
+        rescore_by: str = "joint_score",
         roi_scale: float = 1.0,
     ):
         """
@@ -140,8 +157,10 @@ class OccPoseInstanceHeads(nn.Module):
             supervise: "fully_visible" or "labeled" (see :func:`pose_supervised`).
             supervise_target: the oracle's pose loss on target instances with keypoints.
             self_training: EMA teacher + pseudo-pose loss on target instances (None: off).
-            rescore: at inference, multiply each instance's ``scores`` by its mean joint score
+            rescore: at inference, multiply each instance's ``scores`` by a pose-quality factor
                 (pose rescoring; boxes and joints unchanged).
+            rescore_by: that factor, one of :data:`RESCORE_BY`: "joint_score" (the mean joint
+                score) or "expected_oks" (:func:`expected_oks` with the visible-mask area).
             roi_scale: the instance RoIs are the boxes grown by this factor (>= 1).
         """
         super().__init__()
@@ -157,7 +176,10 @@ class OccPoseInstanceHeads(nn.Module):
         self.supervise = supervise
         self.supervise_target = supervise_target
         self.self_training = self_training
+        if rescore_by not in RESCORE_BY:
+            raise ValueError(f"rescore_by must be one of {RESCORE_BY}, got {rescore_by!r}")
         self.rescore = rescore
+        self.rescore_by = rescore_by
         self.roi_scale = roi_scale
         # Channel order of heatmaps of a mirrored image, read as the plain image's (flip test).
         self.register_buffer("flip_perm", torch.tensor(flip_indices()), persistent=False)
@@ -198,6 +220,7 @@ class OccPoseInstanceHeads(nn.Module):
             "self_training": PoseSelfTraining(cfg, student)
             if o.SELF_TRAINING.ENABLED else None,
             "rescore": o.POSE_HEAD.RESCORE,
+            "rescore_by": o.POSE_HEAD.RESCORE_BY,
             "roi_scale": o.ROI_SCALE,
         }
 
@@ -234,7 +257,7 @@ class OccPoseInstanceHeads(nn.Module):
             inference: ``instances`` with ``pred_masks`` (``N x 1 x M x M`` probabilities),
             ``pred_keypoints`` (``N x 13 x 3``), ``pred_keypoint_heatmaps`` (``N x 13 x S x S``),
             ``pred_keypoint_visible`` (``N x 13`` bool); with ``rescore``, ``scores`` times the
-            mean joint score.
+            pose-quality factor of ``rescore_by`` (:meth:`pose_quality`).
         """
         if self.training:
             return self._forward_train(x, instances, domains or [DOMAIN_SOURCE] * len(instances),
@@ -326,21 +349,32 @@ class OccPoseInstanceHeads(nn.Module):
         visible = keypoints_on_mask(keypoints, boxes, probs[:, 0])
         return probs, heatmaps, keypoints, visible
 
+    def pose_quality(self, probs: torch.Tensor, heatmaps: torch.Tensor, keypoints: torch.Tensor,
+                     boxes: torch.Tensor) -> torch.Tensor:
+        """``R`` factors of pose rescoring (``rescore_by``), from :meth:`predict`'s outputs over
+        the ``R x 4`` XYXY (grown) ``boxes``: the mean joint score, or the expected OKS
+        (:func:`expected_oks`) with the area of the visible mask (:func:`visible_areas`)."""
+        if self.rescore_by == "joint_score":
+            return keypoints[:, :, 2].mean(dim=1)
+        return expected_oks(heatmaps, boxes, keypoints, visible_areas(probs[:, 0], boxes))
+
     def _forward_inference(self, x, instances: List[Instances], ratio, generator, x_mirrored):
         boxes = scale_boxes(cat([inst.pred_boxes.tensor for inst in instances]), self.roi_scale)
-        probs, *rest = self.predict(x, boxes, ratio, generator, x_mirrored)
-        outputs = (crop_to_inner_boxes(probs, self.roi_scale), *rest)
+        probs, heatmaps, keypoints, visible = self.predict(x, boxes, ratio, generator, x_mirrored)
+        quality = self.pose_quality(probs, heatmaps, keypoints, boxes)
+        outputs = (crop_to_inner_boxes(probs, self.roi_scale), heatmaps, keypoints, visible,
+                   quality)
         if len(instances) == 1:
             # taken whole, not split by a Python count: a traced graph keeps N dynamic
             per_image = [outputs]
         else:
             counts = [len(inst) for inst in instances]
             per_image = list(zip(*(t.split(counts) for t in outputs)))
-        for inst, (m, h, k, v) in zip(instances, per_image):
+        for inst, (m, h, k, v, q) in zip(instances, per_image):
             inst.pred_masks = m
             inst.pred_keypoints = k
             inst.pred_keypoint_heatmaps = h
             inst.pred_keypoint_visible = v
             if self.rescore and inst.has("scores"):
-                inst.scores = inst.scores * k[:, :, 2].mean(dim=1)
+                inst.scores = inst.scores * q
         return instances

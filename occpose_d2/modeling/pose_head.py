@@ -17,7 +17,7 @@ from detectron2.structures import Keypoints
 from detectron2.utils.registry import Registry
 from torch.nn import functional as F
 
-from ..keypoints import NUM_KEYPOINTS
+from ..keypoints import KEYPOINT_OKS_SIGMAS, NUM_KEYPOINTS
 from .head_base import WeightedLossHead, init_head
 
 __all__ = [
@@ -29,12 +29,18 @@ __all__ = [
     "gaussian_heatmaps",
     "pose_loss",
     "decode_heatmaps",
+    "expected_oks",
     "unmirror_heatmaps",
     "POSE_LOSS_TYPES",
+    "RESCORE_BY",
 ]
 
 # Heatmap losses of :func:`pose_loss` (``MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE``).
 POSE_LOSS_TYPES = ("mse", "softmax_ce")
+
+# What pose rescoring multiplies an instance's box score by (``POSE_HEAD.RESCORE_BY``): the mean
+# joint score (decoded peak scores) or the pose's expected OKS (:func:`expected_oks`).
+RESCORE_BY = ("joint_score", "expected_oks")
 
 POSE_HEAD_REGISTRY = Registry("POSE_HEAD")
 POSE_HEAD_REGISTRY.__doc__ = """
@@ -212,6 +218,47 @@ def decode_heatmaps(heatmaps: torch.Tensor, boxes: torch.Tensor, loss_type: str)
     else:
         score = 1.0 / (maps - peak[..., None, None]).exp().sum(dim=(2, 3))
     return torch.stack([x, y, score], dim=2)
+
+
+def expected_oks(
+    heatmaps: torch.Tensor, boxes: torch.Tensor, keypoints: torch.Tensor, areas: torch.Tensor
+) -> torch.Tensor:
+    """Each pose's OKS expected under its own heatmaps: ``R`` values in [0, 1].
+
+    Each joint's ``S x S`` logits are read as a softmax distribution over the cells (the
+    "softmax_ce" head's meaning) of where the true joint lies, at the cell centres of its box.
+    The joint's expected keypoint similarity is the mean over that distribution of COCO's
+    ``exp(-d^2 / (2 * area * (2 sigma)^2))``, with d the distance from the decoded joint, sigma
+    its OKS sigma (:data:`~occpose_d2.keypoints.KEYPOINT_OKS_SIGMAS`) and ``area`` the person's
+    area; the pose's value is the mean over the 13 joints, as OKS averages them. A confident,
+    peaked map gives about 1; a spread or multi-peaked one (a joint the head cannot place) gives
+    less, and more so for a small person and a joint with a small sigma. Scale-free: pixels
+    may be of any frame as long as all four inputs share it. Traceable (no data-dependent
+    control flow).
+
+    Args:
+        heatmaps: ``R x K x S x S`` logits over ``boxes``.
+        boxes: ``R x 4`` XYXY boxes the heatmaps cover (pixels).
+        keypoints: ``R x K x 2+`` decoded joints (x, y, ...) in pixels.
+        areas: ``R`` person areas in px^2 (the visible-mask area, as the COCO-style ground truth
+            of the keypoint datasets here; clamped to >= 1).
+    """
+    side = heatmaps.shape[-1]
+    # softmax over the cells without a reshape: the exported graph then runs for R = 0 too
+    exp = (heatmaps - heatmaps.amax(dim=(2, 3), keepdim=True)).exp()
+    probs = exp / exp.sum(dim=(2, 3), keepdim=True)  # R x K x S(y) x S(x)
+    centres = (torch.arange(side, device=heatmaps.device, dtype=heatmaps.dtype) + 0.5) / side
+    widths = (boxes[:, 2] - boxes[:, 0]).clamp(min=1)[:, None]
+    heights = (boxes[:, 3] - boxes[:, 1]).clamp(min=1)[:, None]
+    xs = boxes[:, 0:1] + centres * widths  # R x S
+    ys = boxes[:, 1:2] + centres * heights
+    k2 = (2 * torch.tensor(KEYPOINT_OKS_SIGMAS, device=heatmaps.device, dtype=heatmaps.dtype)) ** 2
+    scale = 2 * areas.clamp(min=1)[:, None] * k2  # R x K
+    # the similarity kernel is separable: exp(-(dx^2 + dy^2) / s) = exp(-dx^2 / s) exp(-dy^2 / s)
+    kx = torch.exp(-(xs[:, None, :] - keypoints[:, :, 0:1]) ** 2 / scale[..., None])  # R x K x S
+    ky = torch.exp(-(ys[:, None, :] - keypoints[:, :, 1:2]) ** 2 / scale[..., None])
+    similarity = ((probs @ kx[..., None])[..., 0] * ky).sum(dim=-1)  # R x K
+    return similarity.mean(dim=1)
 
 
 class BasePoseHead(WeightedLossHead):

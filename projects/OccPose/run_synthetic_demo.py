@@ -139,7 +139,9 @@ def describe_variant(cfg: CfgNode) -> str:
         parts.append(f"self-training from iteration {st.START_ITER} ({teacher}, {st.TARGETS} "
                      f"targets, confidence >= {st.THRESHOLD:g})")
     if o.POSE_HEAD.RESCORE:
-        parts.append("poses ranked by box x mean joint score")
+        quality = {"joint_score": "mean joint score",
+                   "expected_oks": "expected OKS"}[o.POSE_HEAD.RESCORE_BY]
+        parts.append(f"poses ranked by box score x {quality}")
     if o.POSE_HEAD.FLIP_TEST:
         parts.append("flip test")
     if o.ROI_SCALE != 1.0:

@@ -10,11 +10,13 @@ from detectron2.layers import ShapeSpec
 from detectron2.structures import Boxes, Instances, Keypoints
 from detectron2.utils.events import EventStorage
 
+from occpose_d2.keypoints import KEYPOINT_OKS_SIGMAS
 from occpose_d2.modeling import (
     MaskAndPredict,
     OccPoseInstanceHeads,
     crop_to_inner_boxes,
     decode_heatmaps,
+    expected_oks,
     gaussian_heatmaps,
     grad_reverse,
     keypoints_on_mask,
@@ -22,6 +24,7 @@ from occpose_d2.modeling import (
     pose_supervised,
     random_block_keep,
     scale_boxes,
+    visible_areas,
 )
 
 SHAPES = {f"p{k}": ShapeSpec(channels=16, stride=2**k) for k in range(2, 7)}
@@ -241,10 +244,48 @@ def test_instance_heads_inference_fields():
         assert p.pred_keypoint_visible.dtype == torch.bool
 
 
-@pytest.mark.parametrize("rescore", [False, True])
-def test_pose_rescoring_multiplies_box_scores_by_mean_joint_score(rescore):
+def _two_cell_heatmaps(side: int = 4) -> torch.Tensor:
+    """``1 x 13 x side x side`` logits: half the mass on cell (row 1, col 1), half on (1, 3)."""
+    maps = torch.full((1, 13, side, side), -1e4, dtype=torch.float64)
+    maps[:, :, 1, 1] = 0.0
+    maps[:, :, 1, 3] = 0.0
+    return maps
+
+
+def test_expected_oks_of_a_two_cell_distribution():
+    maps = _two_cell_heatmaps()
+    boxes = torch.tensor([[0.0, 0.0, 4.0, 4.0]], dtype=torch.float64)  # 1 px cells
+    keypoints = torch.tensor([1.5, 1.5], dtype=torch.float64).expand(1, 13, 2)  # cell (1, 1)
+    area = torch.tensor([4.0], dtype=torch.float64)
+    # half the mass on the joint (similarity 1), half 2 px away
+    var = (2 * torch.tensor(KEYPOINT_OKS_SIGMAS, dtype=torch.float64)) ** 2
+    expected = (0.5 + 0.5 * torch.exp(-(2.0 ** 2) / (2 * 4.0 * var))).mean()
+    assert torch.allclose(expected_oks(maps, boxes, keypoints, area), expected[None])
+    # scale-free: every length x 3, the area x 9
+    assert torch.allclose(expected_oks(maps, boxes * 3, keypoints * 3, area * 9), expected[None])
+    # a larger person tolerates the same spread better
+    assert expected_oks(maps, boxes, keypoints, area * 4) > expected
+    # a peaked map on the joint: about 1
+    peaked = maps.clone()
+    peaked[:, :, 1, 3] = -1e4
+    assert torch.allclose(expected_oks(peaked, boxes, keypoints, area),
+                          torch.ones(1, dtype=torch.float64))
+
+
+def test_visible_areas_count_mask_cells_at_least_half():
+    probs = torch.zeros(2, 4, 4)
+    probs[0, :2] = 0.5  # 8 cells
+    probs[1, 0, 0] = 0.49
+    boxes = torch.tensor([[0.0, 0.0, 8.0, 4.0], [10.0, 10.0, 14.0, 14.0]])  # cells of 2 and 1 px^2
+    assert torch.equal(visible_areas(probs, boxes), torch.tensor([16.0, 0.0]))
+
+
+@pytest.mark.parametrize("rescore,rescore_by", [(False, "joint_score"), (True, "joint_score"),
+                                                (True, "expected_oks")])
+def test_pose_rescoring_multiplies_box_scores_by_pose_quality(rescore, rescore_by):
     heads, feats, instances, _ = _heads_and_batch()
     heads.rescore = rescore
+    heads.rescore_by = rescore_by
     heads.eval()
     box_scores = torch.tensor([0.9, 0.5])
     preds = []
@@ -256,10 +297,20 @@ def test_pose_rescoring_multiplies_box_scores_by_mean_joint_score(rescore):
     with torch.no_grad():
         out = heads(feats, preds)
     for p in out:
-        joint = p.pred_keypoints[:, :, 2].mean(dim=1)
-        assert (joint > 0).all() and (joint < 1).all()
-        expected = box_scores * joint if rescore else box_scores
+        boxes = p.pred_boxes.tensor
+        if rescore_by == "joint_score":
+            quality = p.pred_keypoints[:, :, 2].mean(dim=1)
+        else:
+            quality = expected_oks(p.pred_keypoint_heatmaps, boxes, p.pred_keypoints,
+                                   visible_areas(p.pred_masks[:, 0], boxes))
+        assert (quality > 0).all() and (quality < 1).all()
+        expected = box_scores * quality if rescore else box_scores
         assert torch.allclose(p.scores, expected)
+
+
+def test_unknown_rescore_by_is_refused():
+    with pytest.raises(ValueError, match="rescore_by"):
+        OccPoseInstanceHeads(get_tiny_cfg(), SHAPES, rescore_by="oks")
 
 
 def test_scale_boxes_grows_about_the_centre():

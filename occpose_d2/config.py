@@ -195,8 +195,9 @@ def _add_heads_config(cfg: CN) -> None:
     # with all its labeled joints, occluded ones included (True / False).
     _C.MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET = False
     # Pose rescoring (beyond the paper, as SimpleBaseline / HRNet rank poses): at inference an
-    # instance's score becomes its box score times its mean joint score, so persons whose pose
-    # the head is unsure of rank lower; boxes and joints are unchanged (True / False).
+    # instance's score becomes its box score times a pose-quality factor (POSE_HEAD.RESCORE_BY),
+    # so persons whose pose the head is unsure of rank lower; boxes and joints are unchanged
+    # (True / False).
     _C.MODEL.OCCPOSE.POSE_HEAD.RESCORE = False
     # What rescoring multiplies the box score by: "joint_score" (the mean joint score) or
     # "expected_oks" (beyond the paper: the pose's OKS expected under its own heatmaps, each

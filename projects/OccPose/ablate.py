@@ -71,10 +71,10 @@ _FLIP_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True",
                        "MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT", "2.0"]
 # The variants: name -> (description, config overrides on top of configs/Synthetic/OccPose-Tiny,
 # whose method is `full`: two tied detectors, adaptation, pose loss on all labeled persons, poses
-# ranked by box x mean joint score).
+# ranked by box score x expected OKS).
 VARIANTS: Dict[str, Tuple[str, List[str]]] = {
-    "full": ("two tied detectors + adversarial adaptation + labeled-joint pose loss + rescoring "
-             "+ flip test + colour jitter",
+    "full": ("two tied detectors + adversarial adaptation + labeled-joint pose loss + expected-OKS "
+             "rescoring + flip test + colour jitter",
              _TWO_DETECTORS),
     "paper": ("two detectors + adversarial adaptation, nothing beyond the paper",
               _TWO_DETECTORS + _PAPER),
@@ -96,6 +96,10 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                       _TWO_DETECTORS + _FULLY_VISIBLE),
     "no_rescore": ("full with poses ranked by the box score alone (inference only)",
                    _TWO_DETECTORS + _NO_RESCORE),
+    "joint_score_rescore": ("full with poses ranked by box score x mean joint score instead of "
+                            "expected OKS (inference only)",
+                            _TWO_DETECTORS + ["MODEL.OCCPOSE.POSE_HEAD.RESCORE_BY",
+                                              "joint_score"]),
     "no_flip": ("full without the flip test (inference only)", _TWO_DETECTORS + _NO_FLIP),
     "mixed_cuts": ("full + occluder-like Mask-and-Predict cuts",
                    _TWO_DETECTORS + ["MODEL.OCCPOSE.MASK_AND_PREDICT.PATTERN", "mixed"]),

@@ -17,7 +17,7 @@ def test_variant_is_named(demo):
     assert demo.describe_variant(cfg) == (
         "two detectors tied (w = 1); adversarial adaptation on; Mask-and-Predict on (ratio up "
         "to 0.5); pose loss on labeled source persons; colour jitter (contrast 0.6-1.4, "
-        "saturation 0.4-1.4); poses ranked by box x mean joint score; flip test")
+        "saturation 0.4-1.4); poses ranked by box score x expected OKS; flip test")
     cfg = get_occpose_cfg(demo.CONFIG, [
         "MODEL.OCCPOSE.POSE_HEAD.RESCORE", "False", "INPUT.OCCLUDERS.PROB", "0.5",
         "INPUT.TARGET_STYLE.PROB", "0.25",

@@ -204,6 +204,11 @@ def _add_heads_config(cfg: CN) -> None:
     # joint's softmax distribution over cells scored with COCO's per-joint similarity and the
     # person's visible-mask area; POSE_HEAD.LOSS_TYPE "softmax_ce" only).
     _C.MODEL.OCCPOSE.POSE_HEAD.RESCORE_BY = "joint_score"
+    # Where joints are placed at inference: "peak" (the heatmap's maximum, as D2) or
+    # "expected_oks" (beyond the paper: where the joint's OKS expected under its heatmap is
+    # highest, i.e. the heatmap's probabilities blurred by that joint's OKS kernel for the
+    # person's visible-mask area; POSE_HEAD.LOSS_TYPE "softmax_ce" only).
+    _C.MODEL.OCCPOSE.POSE_HEAD.DECODE = "peak"
     # Flip test (beyond the paper, as SimpleBaseline / HRNet test): at inference OccPoseRCNN also
     # runs the horizontally flipped image through the detector's backbone, pools the mirrored
     # boxes and averages the mirrored heatmaps (left / right joints swapped) with the plain ones;
@@ -347,7 +352,7 @@ def validate_occpose_config(cfg: CN) -> None:
     from .modeling.instance_heads import SUPERVISE_MODES
     from .modeling.mask_and_predict import MASK_SOURCES, PATTERNS
     from .modeling.meta_arch import DETECTOR_PARTS
-    from .modeling.pose_head import POSE_LOSS_TYPES, RESCORE_BY
+    from .modeling.pose_head import DECODERS, POSE_LOSS_TYPES, RESCORE_BY
     from .modeling.sampling import TRAIN_BOX_MODES
     from .modeling.self_training import PSEUDO_TARGETS
 
@@ -407,6 +412,10 @@ def validate_occpose_config(cfg: CN) -> None:
     _check(p.RESCORE_BY != "expected_oks" or p.LOSS_TYPE == "softmax_ce",
            "MODEL.OCCPOSE.POSE_HEAD.RESCORE_BY", p.RESCORE_BY,
            "'joint_score' unless MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE is 'softmax_ce'")
+    _check_choice("MODEL.OCCPOSE.POSE_HEAD.DECODE", p.DECODE, DECODERS)
+    _check(p.DECODE != "expected_oks" or p.LOSS_TYPE == "softmax_ce",
+           "MODEL.OCCPOSE.POSE_HEAD.DECODE", p.DECODE,
+           "'peak' unless MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE is 'softmax_ce'")
     _check(p.HEATMAP_SIGMA > 0, "MODEL.OCCPOSE.POSE_HEAD.HEATMAP_SIGMA", p.HEATMAP_SIGMA, "> 0")
     seg_side = 2 * o.POOLER_RESOLUTION
     _check(p.HEATMAP_SIZE % seg_side == 0, "MODEL.OCCPOSE.POSE_HEAD.HEATMAP_SIZE",

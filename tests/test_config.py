@@ -150,6 +150,7 @@ def test_idempotent_and_leaves_global_defaults_alone(cfg):
         ("MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "argmax", "TARGETS"),
         ("MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", -1.0, "IMAGE_DOMAIN_HEAD"),
         ("MODEL.OCCPOSE.POSE_HEAD.RESCORE_BY", "oks", "RESCORE_BY"),
+        ("MODEL.OCCPOSE.POSE_HEAD.DECODE", "mean", "DECODE"),
     ],
 )
 def test_validation_names_the_key(cfg, key, value, match):
@@ -165,10 +166,11 @@ def test_soft_pseudo_targets_need_a_softmax_pose_head(cfg):
         validate_occpose_config(cfg)
 
 
-def test_expected_oks_rescoring_needs_a_softmax_pose_head(cfg):
-    cfg.merge_from_list(["MODEL.OCCPOSE.POSE_HEAD.RESCORE_BY", "expected_oks",
+@pytest.mark.parametrize("key", ["RESCORE_BY", "DECODE"])
+def test_expected_oks_rescoring_and_decoding_need_a_softmax_pose_head(cfg, key):
+    cfg.merge_from_list([f"MODEL.OCCPOSE.POSE_HEAD.{key}", "expected_oks",
                          "MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE", "mse"])
-    with pytest.raises(ValueError, match="RESCORE_BY"):
+    with pytest.raises(ValueError, match=key):
         validate_occpose_config(cfg)
 
 

@@ -35,9 +35,11 @@ from .domain_head import build_domain_head
 from .grl import GradientReversal
 from .mask_and_predict import MaskAndPredict
 from .pose_head import (
+    DECODERS,
     RESCORE_BY,
     box_cell_coords,
     build_pose_head,
+    decode_expected_oks,
     decode_heatmaps,
     expected_oks,
     unmirror_heatmaps,
@@ -144,6 +146,7 @@ class OccPoseInstanceHeads(nn.Module):
         self_training: Optional[PoseSelfTraining] = None,
         rescore: bool = False,
         rescore_by: str = "joint_score",
+        decode: str = "peak",
         roi_scale: float = 1.0,
     ):
         """
@@ -161,6 +164,9 @@ class OccPoseInstanceHeads(nn.Module):
                 (pose rescoring; boxes and joints unchanged).
             rescore_by: that factor, one of :data:`RESCORE_BY`: "joint_score" (the mean joint
                 score) or "expected_oks" (:func:`expected_oks` with the visible-mask area).
+            decode: how joints are placed, one of :data:`DECODERS`: "peak" (the heatmap's,
+                :func:`decode_heatmaps`) or "expected_oks" (:func:`decode_expected_oks` with the
+                visible-mask area).
             roi_scale: the instance RoIs are the boxes grown by this factor (>= 1).
         """
         super().__init__()
@@ -178,6 +184,9 @@ class OccPoseInstanceHeads(nn.Module):
         self.self_training = self_training
         if rescore_by not in RESCORE_BY:
             raise ValueError(f"rescore_by must be one of {RESCORE_BY}, got {rescore_by!r}")
+        if decode not in DECODERS:
+            raise ValueError(f"decode must be one of {DECODERS}, got {decode!r}")
+        self.decode = decode
         self.rescore = rescore
         self.rescore_by = rescore_by
         self.roi_scale = roi_scale
@@ -221,6 +230,7 @@ class OccPoseInstanceHeads(nn.Module):
             if o.SELF_TRAINING.ENABLED else None,
             "rescore": o.POSE_HEAD.RESCORE,
             "rescore_by": o.POSE_HEAD.RESCORE_BY,
+            "decode": o.POSE_HEAD.DECODE,
             "roi_scale": o.ROI_SCALE,
         }
 
@@ -345,7 +355,10 @@ class OccPoseInstanceHeads(nn.Module):
         if x_mirrored is not None:
             mirrored = self._pose_of_masked(self.common_encoder(x_mirrored), masked.flip(-1))
             heatmaps = (heatmaps + unmirror_heatmaps(mirrored, self.flip_perm)) / 2
-        keypoints = decode_heatmaps(heatmaps, boxes, self.pose_head.loss_type)
+        if self.decode == "expected_oks":
+            keypoints = decode_expected_oks(heatmaps, boxes, visible_areas(probs[:, 0], boxes))
+        else:
+            keypoints = decode_heatmaps(heatmaps, boxes, self.pose_head.loss_type)
         visible = keypoints_on_mask(keypoints, boxes, probs[:, 0])
         return probs, heatmaps, keypoints, visible
 

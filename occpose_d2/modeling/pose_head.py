@@ -29,10 +29,13 @@ __all__ = [
     "gaussian_heatmaps",
     "pose_loss",
     "decode_heatmaps",
+    "decode_expected_oks",
     "expected_oks",
+    "expected_similarity_maps",
     "unmirror_heatmaps",
     "POSE_LOSS_TYPES",
     "RESCORE_BY",
+    "DECODERS",
 ]
 
 # Heatmap losses of :func:`pose_loss` (``MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE``).
@@ -41,6 +44,10 @@ POSE_LOSS_TYPES = ("mse", "softmax_ce")
 # What pose rescoring multiplies an instance's box score by (``POSE_HEAD.RESCORE_BY``): the mean
 # joint score (decoded peak scores) or the pose's expected OKS (:func:`expected_oks`).
 RESCORE_BY = ("joint_score", "expected_oks")
+
+# How joints are placed from the heatmaps (``POSE_HEAD.DECODE``): at the heatmap's peak
+# (:func:`decode_heatmaps`) or where the expected OKS is highest (:func:`decode_expected_oks`).
+DECODERS = ("peak", "expected_oks")
 
 POSE_HEAD_REGISTRY = Registry("POSE_HEAD")
 POSE_HEAD_REGISTRY.__doc__ = """
@@ -193,12 +200,12 @@ def decode_heatmaps(heatmaps: torch.Tensor, boxes: torch.Tensor, loss_type: str)
     boxes = boxes.detach()
     side = maps.shape[-1]
     steps = _SUBCELL_STEPS
-    weights = _subcell_weights(steps).to(maps.device)  # P x 6, P = 2 * steps + 1
+    weights = _subcell_weights(steps).to(maps)  # P x 6, P = 2 * steps + 1 (the maps' dtype)
     _, cy, cx = _argmax_2d(maps)  # R x K
     taps = torch.arange(-2, 4, device=maps.device)
     # Bicubic interpolant on the P x P points around (cy, cx), from its 6 x 6 samples.
-    pick_y = weights @ _pick_rows(cy[..., None] + taps, side)  # R x K x P x S
-    pick_x = weights @ _pick_rows(cx[..., None] + taps, side)
+    pick_y = weights @ _pick_rows(cy[..., None] + taps, side).to(maps)  # R x K x P x S
+    pick_x = weights @ _pick_rows(cx[..., None] + taps, side).to(maps)
     fine = pick_y @ maps @ pick_x.transpose(-1, -2)  # R x K x P x P
     # Point positions in cell units; only those inside the box ([-0.5, S - 0.5]) count.
     offsets = torch.arange(-steps, steps + 1, device=maps.device) / steps
@@ -220,6 +227,41 @@ def decode_heatmaps(heatmaps: torch.Tensor, boxes: torch.Tensor, loss_type: str)
     return torch.stack([x, y, score], dim=2)
 
 
+def _cell_probabilities(heatmaps: torch.Tensor) -> torch.Tensor:
+    """``R x K x S x S`` logits -> each joint's softmax distribution over its ``S x S`` cells
+    (without a reshape: the exported graph then runs for R = 0 too)."""
+    exp = (heatmaps - heatmaps.amax(dim=(2, 3), keepdim=True)).exp()
+    return exp / exp.sum(dim=(2, 3), keepdim=True)
+
+
+def _similarity_kernels(
+    points_x: torch.Tensor, points_y: torch.Tensor, boxes: torch.Tensor, areas: torch.Tensor,
+    side: int,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """COCO's per-joint similarity between points and the cell centres of an ``S x S`` grid over
+    each box, split by axis (``exp(-(dx^2 + dy^2) / s) = exp(-dx^2 / s) exp(-dy^2 / s)`` with
+    ``s = 2 area (2 sigma)^2``).
+
+    Args:
+        points_x, points_y: ``R x K x P`` point coordinates in pixels (P points per joint;
+            ``R x 1 x P``: the same points for every joint).
+        boxes: ``R x 4`` XYXY boxes; areas: ``R`` person areas in px^2 (clamped to >= 1).
+        side: S.
+
+    Returns:
+        x and y kernels, each ``R x K x P x S`` (point, cell column / row).
+    """
+    dtype, device = boxes.dtype, boxes.device
+    centres = (torch.arange(side, device=device, dtype=dtype) + 0.5) / side
+    xs = boxes[:, 0:1] + centres * (boxes[:, 2] - boxes[:, 0]).clamp(min=1)[:, None]  # R x S
+    ys = boxes[:, 1:2] + centres * (boxes[:, 3] - boxes[:, 1]).clamp(min=1)[:, None]
+    k2 = (2 * torch.tensor(KEYPOINT_OKS_SIGMAS, device=device, dtype=dtype)) ** 2
+    scale = (2 * areas.clamp(min=1)[:, None] * k2)[..., None, None]  # R x K x 1 x 1
+    kx = torch.exp(-(points_x[..., None] - xs[:, None, None, :]) ** 2 / scale)
+    ky = torch.exp(-(points_y[..., None] - ys[:, None, None, :]) ** 2 / scale)
+    return kx, ky
+
+
 def expected_oks(
     heatmaps: torch.Tensor, boxes: torch.Tensor, keypoints: torch.Tensor, areas: torch.Tensor
 ) -> torch.Tensor:
@@ -233,8 +275,7 @@ def expected_oks(
     area; the pose's value is the mean over the 13 joints, as OKS averages them. A confident,
     peaked map gives about 1; a spread or multi-peaked one (a joint the head cannot place) gives
     less, and more so for a small person and a joint with a small sigma. Scale-free: pixels
-    may be of any frame as long as all four inputs share it. Traceable (no data-dependent
-    control flow).
+    may be of any frame as long as all four inputs share it. Traceable.
 
     Args:
         heatmaps: ``R x K x S x S`` logits over ``boxes``.
@@ -243,22 +284,46 @@ def expected_oks(
         areas: ``R`` person areas in px^2 (the visible-mask area, as the COCO-style ground truth
             of the keypoint datasets here; clamped to >= 1).
     """
+    kx, ky = _similarity_kernels(keypoints[:, :, 0:1], keypoints[:, :, 1:2], boxes, areas,
+                                 heatmaps.shape[-1])  # R x K x 1 x S
+    similarity = ky @ _cell_probabilities(heatmaps) @ kx.transpose(-1, -2)  # R x K x 1 x 1
+    return similarity[..., 0, 0].mean(dim=1)
+
+
+def expected_similarity_maps(
+    heatmaps: torch.Tensor, boxes: torch.Tensor, areas: torch.Tensor
+) -> torch.Tensor:
+    """``R x K x S x S``: at each cell centre, the keypoint similarity that a joint placed there
+    would have in expectation under the joint's heatmap distribution (as :func:`expected_oks`):
+    the cell probabilities blurred by the joint's OKS kernel, whose width is its OKS tolerance
+    for a person of ``areas`` (``R``, px^2) and so differs per joint and per person. Its
+    maximum is the placement that maximises the joint's expected OKS."""
     side = heatmaps.shape[-1]
-    # softmax over the cells without a reshape: the exported graph then runs for R = 0 too
-    exp = (heatmaps - heatmaps.amax(dim=(2, 3), keepdim=True)).exp()
-    probs = exp / exp.sum(dim=(2, 3), keepdim=True)  # R x K x S(y) x S(x)
-    centres = (torch.arange(side, device=heatmaps.device, dtype=heatmaps.dtype) + 0.5) / side
-    widths = (boxes[:, 2] - boxes[:, 0]).clamp(min=1)[:, None]
-    heights = (boxes[:, 3] - boxes[:, 1]).clamp(min=1)[:, None]
-    xs = boxes[:, 0:1] + centres * widths  # R x S
-    ys = boxes[:, 1:2] + centres * heights
-    k2 = (2 * torch.tensor(KEYPOINT_OKS_SIGMAS, device=heatmaps.device, dtype=heatmaps.dtype)) ** 2
-    scale = 2 * areas.clamp(min=1)[:, None] * k2  # R x K
-    # the similarity kernel is separable: exp(-(dx^2 + dy^2) / s) = exp(-dx^2 / s) exp(-dy^2 / s)
-    kx = torch.exp(-(xs[:, None, :] - keypoints[:, :, 0:1]) ** 2 / scale[..., None])  # R x K x S
-    ky = torch.exp(-(ys[:, None, :] - keypoints[:, :, 1:2]) ** 2 / scale[..., None])
-    similarity = ((probs @ kx[..., None])[..., 0] * ky).sum(dim=-1)  # R x K
-    return similarity.mean(dim=1)
+    dtype, device = boxes.dtype, boxes.device
+    cells = (torch.arange(side, device=device, dtype=dtype) + 0.5) / side
+    widths = (boxes[:, 2] - boxes[:, 0]).clamp(min=1)[:, None, None]
+    heights = (boxes[:, 3] - boxes[:, 1]).clamp(min=1)[:, None, None]
+    # R x 1 x S points, shared by the joints (broadcast, not expanded: traced sizes stay dynamic)
+    kx, ky = _similarity_kernels(boxes[:, 0:1, None] + cells * widths,
+                                 boxes[:, 1:2, None] + cells * heights, boxes, areas, side)
+    return ky @ _cell_probabilities(heatmaps) @ kx.transpose(-1, -2)
+
+
+def decode_expected_oks(
+    heatmaps: torch.Tensor, boxes: torch.Tensor, areas: torch.Tensor
+) -> torch.Tensor:
+    """``R x K x S x S`` logits + ``R x 4`` XYXY boxes + ``R`` person areas (px^2) ->
+    ``R x K x 3`` (x, y, score) in pixels, each joint placed where its expected keypoint
+    similarity is highest (the maximum of :func:`expected_similarity_maps`, refined as
+    :func:`decode_heatmaps` refines a peak) instead of at its heatmap's peak. A single sharp peak
+    gives the same place; a broad or multi-peaked map (a joint the head is unsure of, often an
+    occluded one) gives the place that is close to most of its probability mass, at the scale
+    OKS tolerates for that joint and person. The score is :func:`decode_heatmaps`'s peak
+    probability ("softmax_ce"), so joint scores do not depend on the decoder."""
+    similarity = expected_similarity_maps(heatmaps, boxes, areas)
+    placed = decode_heatmaps(similarity, boxes, "mse")
+    scores = decode_heatmaps(heatmaps, boxes, "softmax_ce")[..., 2:]
+    return torch.cat([placed[..., :2], scores], dim=2)
 
 
 class BasePoseHead(WeightedLossHead):

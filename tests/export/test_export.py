@@ -31,10 +31,12 @@ def _cfg():
     cfg = get_tiny_cfg()
     cfg.INPUT.MIN_SIZE_TEST = 112  # the predictors resize, as in deployment
     cfg.INPUT.MAX_SIZE_TEST = 200
-    # as the synthetic config: rescored by expected OKS (softmax heatmaps), scores exported too
+    # as the synthetic config: joints placed and poses rescored by expected OKS (softmax
+    # heatmaps), scores exported too
     cfg.MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE = "softmax_ce"
     cfg.MODEL.OCCPOSE.POSE_HEAD.RESCORE = True
     cfg.MODEL.OCCPOSE.POSE_HEAD.RESCORE_BY = "expected_oks"
+    cfg.MODEL.OCCPOSE.POSE_HEAD.DECODE = "expected_oks"
     cfg.MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST = True  # and its flip test
     return cfg
 

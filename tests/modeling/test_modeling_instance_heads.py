@@ -15,6 +15,7 @@ from occpose_d2.modeling import (
     MaskAndPredict,
     OccPoseInstanceHeads,
     crop_to_inner_boxes,
+    decode_expected_oks,
     decode_heatmaps,
     expected_oks,
     gaussian_heatmaps,
@@ -272,6 +273,45 @@ def test_expected_oks_of_a_two_cell_distribution():
                           torch.ones(1, dtype=torch.float64))
 
 
+def _blob_heatmaps(side: int, cells, masses) -> torch.Tensor:
+    """``1 x 13 x side x side`` logits whose softmax puts ``masses`` on the (row, col) ``cells``
+    (and next to nothing elsewhere)."""
+    maps = torch.full((1, 13, side, side), -1e4, dtype=torch.float64)
+    for (row, col), mass in zip(cells, masses):
+        maps[:, :, row, col] = math.log(mass)
+    return maps
+
+
+def test_expected_oks_decoding_of_one_peak_is_the_peak():
+    maps = _blob_heatmaps(16, [(5, 9)], [1.0])
+    boxes = torch.tensor([[0.0, 0.0, 16.0, 16.0]], dtype=torch.float64)
+    got = decode_expected_oks(maps, boxes, torch.tensor([100.0], dtype=torch.float64))
+    peak = decode_heatmaps(maps, boxes, "softmax_ce")
+    torch.testing.assert_close(got[..., :2], peak[..., :2], atol=1 / 16, rtol=0)
+    torch.testing.assert_close(got[..., 2], peak[..., 2])  # joint scores do not change
+
+
+def test_expected_oks_decoding_moves_towards_the_probability_mass():
+    # 0.4 on cell column 4, 0.3 each on columns 9 and 10 (row 8): the peak is column 4, but most
+    # of the mass lies 5-6 px to the right
+    maps = _blob_heatmaps(16, [(8, 4), (8, 9), (8, 10)], [0.4, 0.3, 0.3])
+    boxes = torch.tensor([[0.0, 0.0, 16.0, 16.0]], dtype=torch.float64)  # 1 px cells
+
+    def column(area):
+        return decode_expected_oks(maps, boxes, torch.tensor([area], dtype=torch.float64))[0, :, 0]
+
+    peak = decode_heatmaps(maps, boxes, "softmax_ce")[0, :, 0]
+    assert torch.allclose(peak, torch.full((13,), 4.5, dtype=torch.float64), atol=0.1)
+    # a tiny person tolerates no spread: the single most likely cell
+    assert torch.allclose(column(4.0), peak, atol=0.1)
+    # a huge one tolerates any: the kernel is flat, and the best place the mean of the mass
+    mean = torch.full((13,), 0.4 * 4.5 + 0.3 * 9.5 + 0.3 * 10.5, dtype=torch.float64)
+    assert torch.allclose(column(1e6), mean, atol=0.1)
+    # the rows do not move
+    rows = decode_expected_oks(maps, boxes, torch.tensor([400.0], dtype=torch.float64))[0, :, 1]
+    assert torch.allclose(rows, torch.full((13,), 8.5, dtype=torch.float64), atol=0.1)
+
+
 def test_visible_areas_count_mask_cells_at_least_half():
     probs = torch.zeros(2, 4, 4)
     probs[0, :2] = 0.5  # 8 cells
@@ -308,9 +348,26 @@ def test_pose_rescoring_multiplies_box_scores_by_pose_quality(rescore, rescore_b
         assert torch.allclose(p.scores, expected)
 
 
-def test_unknown_rescore_by_is_refused():
+def test_unknown_rescore_by_or_decoder_is_refused():
     with pytest.raises(ValueError, match="rescore_by"):
         OccPoseInstanceHeads(get_tiny_cfg(), SHAPES, rescore_by="oks")
+    with pytest.raises(ValueError, match="decode"):
+        OccPoseInstanceHeads(get_tiny_cfg(), SHAPES, decode="mean")
+
+
+@pytest.mark.parametrize("decode", ["peak", "expected_oks"])
+def test_predict_places_joints_with_the_chosen_decoder(decode):
+    heads, feats, instances, _ = _heads_and_batch()
+    heads.decode = decode
+    heads.eval()
+    boxes = torch.cat([inst.gt_boxes.tensor for inst in instances])
+    with torch.no_grad():
+        probs, heatmaps, keypoints, _ = heads.predict(feats, boxes)
+    if decode == "peak":
+        expected = decode_heatmaps(heatmaps, boxes, heads.pose_head.loss_type)
+    else:
+        expected = decode_expected_oks(heatmaps, boxes, visible_areas(probs[:, 0], boxes))
+    assert torch.equal(keypoints, expected)
 
 
 def test_scale_boxes_grows_about_the_centre():

@@ -71,10 +71,10 @@ _FLIP_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True",
                        "MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT", "2.0"]
 # The variants: name -> (description, config overrides on top of configs/Synthetic/OccPose-Tiny,
 # whose method is `full`: two tied detectors, adaptation, pose loss on all labeled persons, poses
-# ranked by box score x expected OKS).
+# placed where their expected OKS is highest and ranked by box score x expected OKS).
 VARIANTS: Dict[str, Tuple[str, List[str]]] = {
     "full": ("two tied detectors + adversarial adaptation + labeled-joint pose loss + expected-OKS "
-             "rescoring + flip test + colour jitter",
+             "decoding and rescoring + flip test + colour jitter",
              _TWO_DETECTORS),
     "paper": ("two detectors + adversarial adaptation, nothing beyond the paper",
               _TWO_DETECTORS + _PAPER),
@@ -100,6 +100,9 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                             "expected OKS (inference only)",
                             _TWO_DETECTORS + ["MODEL.OCCPOSE.POSE_HEAD.RESCORE_BY",
                                               "joint_score"]),
+    "peak_decode": ("full with joints at the heatmap's peak instead of where the expected OKS is "
+                    "highest (inference only)",
+                    _TWO_DETECTORS + ["MODEL.OCCPOSE.POSE_HEAD.DECODE", "peak"]),
     "no_flip": ("full without the flip test (inference only)", _TWO_DETECTORS + _NO_FLIP),
     "mixed_cuts": ("full + occluder-like Mask-and-Predict cuts",
                    _TWO_DETECTORS + ["MODEL.OCCPOSE.MASK_AND_PREDICT.PATTERN", "mixed"]),

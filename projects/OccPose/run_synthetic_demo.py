@@ -142,6 +142,8 @@ def describe_variant(cfg: CfgNode) -> str:
         quality = {"joint_score": "mean joint score",
                    "expected_oks": "expected OKS"}[o.POSE_HEAD.RESCORE_BY]
         parts.append(f"poses ranked by box score x {quality}")
+    if o.POSE_HEAD.DECODE == "expected_oks":
+        parts.append("joints placed where their expected OKS is highest")
     if o.POSE_HEAD.FLIP_TEST:
         parts.append("flip test")
     if o.ROI_SCALE != 1.0:

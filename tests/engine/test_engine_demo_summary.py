@@ -17,9 +17,11 @@ def test_variant_is_named(demo):
     assert demo.describe_variant(cfg) == (
         "two detectors tied (w = 1); adversarial adaptation on; Mask-and-Predict on (ratio up "
         "to 0.5); pose loss on labeled source persons; colour jitter (contrast 0.6-1.4, "
-        "saturation 0.4-1.4); poses ranked by box score x expected OKS; flip test")
+        "saturation 0.4-1.4); poses ranked by box score x expected OKS; joints placed where "
+        "their expected OKS is highest; flip test")
     cfg = get_occpose_cfg(demo.CONFIG, [
-        "MODEL.OCCPOSE.POSE_HEAD.RESCORE", "False", "INPUT.OCCLUDERS.PROB", "0.5",
+        "MODEL.OCCPOSE.POSE_HEAD.RESCORE", "False", "MODEL.OCCPOSE.POSE_HEAD.DECODE", "peak",
+        "INPUT.OCCLUDERS.PROB", "0.5",
         "INPUT.TARGET_STYLE.PROB", "0.25",
         "MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST", "False", "INPUT.CONTRAST", "(1.0, 1.0)",
         "INPUT.SATURATION", "(1.0, 1.0)",

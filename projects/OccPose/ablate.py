@@ -54,14 +54,15 @@ _TWO_DETECTORS = ["MODEL.OCCPOSE.SHARE_DETECTORS", "False"]
 _NO_TIE = ["MODEL.OCCPOSE.DETECTOR_TIE.WEIGHT", "0.0"]
 _FULLY_VISIBLE = ["MODEL.OCCPOSE.POSE_HEAD.SUPERVISE", "fully_visible"]
 _NO_RESCORE = ["MODEL.OCCPOSE.POSE_HEAD.RESCORE", "False"]
+_PEAK_DECODE = ["MODEL.OCCPOSE.POSE_HEAD.DECODE", "peak"]
 _NO_FLIP = ["MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST", "False"]
 _NO_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "False"]
 _NO_COLOR_JITTER = ["INPUT.CONTRAST", "(1.0, 1.0)", "INPUT.SATURATION", "(1.0, 1.0)"]
 # The two switches that put target pixels into source images.
 _NO_TARGET_PIXELS = ["INPUT.TARGET_STYLE.PROB", "0.0", "INPUT.OCCLUDERS.PROB", "0.0"]
 _NO_IMAGE_ALIGNMENT = ["MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]
-_PAPER = (_NO_TIE + _FULLY_VISIBLE + _NO_RESCORE + _NO_FLIP + _NO_SELF_TRAINING + _NO_COLOR_JITTER
-          + _NO_TARGET_PIXELS + _NO_IMAGE_ALIGNMENT)
+_PAPER = (_NO_TIE + _FULLY_VISIBLE + _NO_RESCORE + _PEAK_DECODE + _NO_FLIP + _NO_SELF_TRAINING
+          + _NO_COLOR_JITTER + _NO_TARGET_PIXELS + _NO_IMAGE_ALIGNMENT)
 # Self-training with the flip teacher. The threshold 0.5 is where the source's pseudo-keypoints
 # are 98% right (scripts/pseudo_label_quality.py on synth_pe_val, BENCHMARKS.md 1.10).
 _FLIP_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True",
@@ -102,7 +103,7 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                                               "joint_score"]),
     "peak_decode": ("full with joints at the heatmap's peak instead of where the expected OKS is "
                     "highest (inference only)",
-                    _TWO_DETECTORS + ["MODEL.OCCPOSE.POSE_HEAD.DECODE", "peak"]),
+                    _TWO_DETECTORS + _PEAK_DECODE),
     "no_flip": ("full without the flip test (inference only)", _TWO_DETECTORS + _NO_FLIP),
     "mixed_cuts": ("full + occluder-like Mask-and-Predict cuts",
                    _TWO_DETECTORS + ["MODEL.OCCPOSE.MASK_AND_PREDICT.PATTERN", "mixed"]),

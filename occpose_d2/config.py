@@ -215,6 +215,17 @@ def _add_heads_config(cfg: CN) -> None:
     # boxes and masks come from the plain pass. Costs one more backbone and head pass per image
     # (True / False; OccPoseROIHeads in a stock GeneralizedRCNN sees no image and ignores it).
     _C.MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST = False
+    # Pose NMS (beyond the paper, as top-down pose estimators' OKS-NMS): at inference, after the
+    # box NMS of MODEL.ROI_HEADS.NMS_THRESH_TEST and pose rescoring, a detection is dropped when a
+    # higher-scored one's pose is nearly the same (OKS above POSE_NMS.OKS_THRESH), so two
+    # persons whose boxes overlap can both be kept while duplicates go. Detected boxes only:
+    # given boxes (DefaultPredictor with detected_instances, the GT-box evaluation) are kept
+    # (True / False).
+    _C.MODEL.OCCPOSE.POSE_NMS = CN()
+    _C.MODEL.OCCPOSE.POSE_NMS.ENABLED = False
+    # OKS in (0, 1] above which the lower-scored of two poses is dropped (0.9: HRNet's OKS-NMS);
+    # OKS with the higher-scored pose's visible-mask area and the 13 OKS sigmas.
+    _C.MODEL.OCCPOSE.POSE_NMS.OKS_THRESH = 0.9
 
 
 def _add_data_config(cfg: CN) -> None:
@@ -416,6 +427,8 @@ def validate_occpose_config(cfg: CN) -> None:
     _check(p.DECODE != "expected_oks" or p.LOSS_TYPE == "softmax_ce",
            "MODEL.OCCPOSE.POSE_HEAD.DECODE", p.DECODE,
            "'peak' unless MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE is 'softmax_ce'")
+    _check(0.0 < o.POSE_NMS.OKS_THRESH <= 1.0, "MODEL.OCCPOSE.POSE_NMS.OKS_THRESH",
+           o.POSE_NMS.OKS_THRESH, "a value in (0, 1]")
     _check(p.HEATMAP_SIGMA > 0, "MODEL.OCCPOSE.POSE_HEAD.HEATMAP_SIGMA", p.HEATMAP_SIGMA, "> 0")
     seg_side = 2 * o.POOLER_RESOLUTION
     _check(p.HEATMAP_SIZE % seg_side == 0, "MODEL.OCCPOSE.POSE_HEAD.HEATMAP_SIZE",

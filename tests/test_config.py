@@ -151,6 +151,7 @@ def test_idempotent_and_leaves_global_defaults_alone(cfg):
         ("MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", -1.0, "IMAGE_DOMAIN_HEAD"),
         ("MODEL.OCCPOSE.POSE_HEAD.RESCORE_BY", "oks", "RESCORE_BY"),
         ("MODEL.OCCPOSE.POSE_HEAD.DECODE", "mean", "DECODE"),
+        ("MODEL.OCCPOSE.POSE_NMS.OKS_THRESH", 0.0, "OKS_THRESH"),
     ],
 )
 def test_validation_names_the_key(cfg, key, value, match):

@@ -45,7 +45,9 @@ from .pose_head import (
     decode_heatmaps,
     expected_oks,
     gaussian_heatmaps,
+    pairwise_oks,
     pose_loss,
+    pose_nms,
 )
 from .roi_heads import OccPoseROIHeads  # register OccPoseROIHeads
 from .sampling import jitter_boxes, select_training_instances
@@ -92,7 +94,9 @@ __all__ = [
     "jitter_boxes",
     "keypoints_on_mask",
     "mirror_boxes",
+    "pairwise_oks",
     "pose_loss",
+    "pose_nms",
     "pose_supervised",
     "random_block_keep",
     "scale_boxes",

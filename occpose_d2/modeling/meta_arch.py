@@ -21,7 +21,8 @@ from torch import nn
 from ..config import validate_occpose_config
 from ..domains import DOMAIN_LABELS, DOMAIN_SOURCE, DOMAIN_TARGET, DOMAINS
 from .image_domain_head import build_image_domain_head
-from .instance_heads import OccPoseInstanceHeads, mirror_boxes
+from .instance_heads import OccPoseInstanceHeads, mirror_boxes, visible_areas
+from .pose_head import pose_nms
 from .sampling import select_training_instances
 
 __all__ = ["OccPoseRCNN", "build_domain_detector_cfg", "DETECTOR_LOSS_NAMES", "DETECTOR_PARTS"]
@@ -72,6 +73,7 @@ class OccPoseRCNN(nn.Module):
         detector_tie_modules: Sequence[str] = ("backbone",),
         flip_test: bool = False,
         image_domain_head: Optional[nn.Module] = None,
+        pose_nms_thresh: Optional[float] = None,
     ):
         """
         Args:
@@ -94,6 +96,9 @@ class OccPoseRCNN(nn.Module):
                 so an image with padding sees it on its left in that pass.
             image_domain_head: optional image-level domain classifier on both detectors'
                 backbone features (:mod:`.image_domain_head`; None: instance level only).
+            pose_nms_thresh: at inference on detected boxes, drop a detection whose pose has
+                OKS above it with a higher-scored one's (:func:`~.pose_head.pose_nms`, after
+                rescoring; None: no pose NMS).
         """
         super().__init__()
         if set(detectors.keys()) != set(DOMAINS):
@@ -111,6 +116,7 @@ class OccPoseRCNN(nn.Module):
         self.detector_tie_modules = tuple(detector_tie_modules)
         self.flip_test = flip_test
         self.image_domain_head = image_domain_head
+        self.pose_nms_thresh = pose_nms_thresh
         if detectors_only:
             instance_heads.requires_grad_(False)
 
@@ -138,6 +144,7 @@ class OccPoseRCNN(nn.Module):
             "flip_test": o.POSE_HEAD.FLIP_TEST,
             "image_domain_head": build_image_domain_head(cfg, pe.backbone.output_shape())
             if o.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT > 0 else None,
+            "pose_nms_thresh": o.POSE_NMS.OKS_THRESH if o.POSE_NMS.ENABLED else None,
         }
 
     @property
@@ -309,6 +316,8 @@ class OccPoseRCNN(nn.Module):
                          for r in found]
                 out = self.instance_heads(x, boxes, mask_ratio=ratio, generator=generator,
                                           x_mirrored=x_mirrored)
+                if detected_instances is None and self.pose_nms_thresh is not None:
+                    out = [self._pose_nms(r) for r in out]
                 for i, r, size in zip(idxs, out, images.image_sizes):
                     results[k][i], sizes[i] = r, size
         if not do_postprocess:
@@ -318,6 +327,12 @@ class OccPoseRCNN(nn.Module):
              for r, x, s in zip(per_input, batched_inputs, sizes)]
             for per_input in results
         ]
+
+    def _pose_nms(self, found: Instances) -> Instances:
+        """``found`` without the detections that pose NMS drops (``pose_nms_thresh``); OKS
+        with the visible-mask areas, as the expected-OKS decoder and rescoring use them."""
+        areas = visible_areas(found.pred_masks[:, 0], found.pred_boxes.tensor)
+        return found[pose_nms(found.pred_keypoints, found.scores, areas, self.pose_nms_thresh)]
 
     def _mirrored_features(self, det, images, boxes: List[Boxes]) -> torch.Tensor:
         """F_raw of ``boxes`` (per image) mirrored, pooled from the backbone features of the

@@ -32,6 +32,8 @@ __all__ = [
     "decode_expected_oks",
     "expected_oks",
     "expected_similarity_maps",
+    "pairwise_oks",
+    "pose_nms",
     "unmirror_heatmaps",
     "POSE_LOSS_TYPES",
     "RESCORE_BY",
@@ -324,6 +326,41 @@ def decode_expected_oks(
     placed = decode_heatmaps(similarity, boxes, "mse")
     scores = decode_heatmaps(heatmaps, boxes, "softmax_ce")[..., 2:]
     return torch.cat([placed[..., :2], scores], dim=2)
+
+
+def pairwise_oks(keypoints: torch.Tensor, areas: torch.Tensor) -> torch.Tensor:
+    """``N x N`` COCO OKS between ``N x K x 2+`` poses (x, y, ... in pixels), every joint
+    counting: entry ``[i, j]`` scores pose j against pose i as the reference, with pose i's area
+    (``N`` px^2, clamped to >= 1) and the 13 OKS sigmas. Traceable, and for N = 0 too."""
+    d2 = ((keypoints[:, None, :, :2] - keypoints[None, :, :, :2]) ** 2).sum(dim=-1)  # N x N x K
+    k2 = (2 * torch.tensor(KEYPOINT_OKS_SIGMAS, device=keypoints.device,
+                           dtype=keypoints.dtype)) ** 2
+    return torch.exp(-d2 / (2 * areas.clamp(min=1)[:, None, None] * k2)).mean(dim=-1)
+
+
+def pose_nms(
+    keypoints: torch.Tensor, scores: torch.Tensor, areas: torch.Tensor, threshold: float
+) -> torch.Tensor:
+    """Non-maximum suppression of poses by OKS instead of box IoU (top-down pose estimators'
+    OKS-NMS), in its parallel form (YOLACT's Fast NMS): pose j is dropped when a pose of higher
+    score (equal scores: the earlier one) has OKS > ``threshold`` with it, measured with the
+    higher pose's area (:func:`pairwise_oks`). Unlike greedy NMS a dropped pose still drops
+    others; at thresholds near 1 that seldom differs. Two persons whose boxes overlap keep
+    both detections as long as their poses differ. Traceable (no sort, no loop).
+
+    Args:
+        keypoints: ``N x K x 2+`` poses in pixels; scores: ``N``; areas: ``N`` person areas
+            (px^2), e.g. the visible-mask areas of
+            :func:`~occpose_d2.modeling.instance_heads.visible_areas`.
+        threshold: OKS in (0, 1].
+
+    Returns:
+        ``N`` bool: the poses kept.
+    """
+    order = scores.new_ones(scores.shape).cumsum(dim=0)  # 1..N, a traced graph keeps N dynamic
+    before = (scores[:, None] > scores[None, :]) | (
+        (scores[:, None] == scores[None, :]) & (order[:, None] < order[None, :]))
+    return ~((pairwise_oks(keypoints, areas) > threshold) & before).any(dim=0)
 
 
 class BasePoseHead(WeightedLossHead):

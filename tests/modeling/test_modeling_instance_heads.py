@@ -21,7 +21,9 @@ from occpose_d2.modeling import (
     gaussian_heatmaps,
     grad_reverse,
     keypoints_on_mask,
+    pairwise_oks,
     pose_loss,
+    pose_nms,
     pose_supervised,
     random_block_keep,
     scale_boxes,
@@ -271,6 +273,36 @@ def test_expected_oks_of_a_two_cell_distribution():
     peaked[:, :, 1, 3] = -1e4
     assert torch.allclose(expected_oks(peaked, boxes, keypoints, area),
                           torch.ones(1, dtype=torch.float64))
+
+
+def test_pairwise_oks_of_shifted_poses():
+    base = torch.rand(1, 13, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    poses = torch.cat([base * 50, base * 50 + torch.tensor([3.0, 4.0], dtype=torch.float64)])
+    areas = torch.tensor([400.0, 1600.0], dtype=torch.float64)
+    oks = pairwise_oks(poses, areas)
+    var = (2 * torch.tensor(KEYPOINT_OKS_SIGMAS, dtype=torch.float64)) ** 2
+    # every joint 5 px away; each row uses its own (the reference's) area
+    for i, area in enumerate((400.0, 1600.0)):
+        assert torch.isclose(oks[i, 1 - i], torch.exp(-25.0 / (2 * area * var)).mean())
+    assert torch.allclose(oks.diagonal(), torch.ones(2, dtype=torch.float64))
+    assert oks[1, 0] > oks[0, 1]  # the larger person tolerates the same shift better
+    assert pairwise_oks(torch.zeros(0, 13, 3), torch.zeros(0)).shape == (0, 0)
+
+
+def test_pose_nms_drops_near_duplicates_of_higher_scored_poses_only():
+    pose = torch.rand(1, 13, 2, generator=torch.Generator().manual_seed(1)) * 40
+    # a pose, its 1-px copy (scored lower), another person's pose in an overlapping box (x + 15,
+    # scored lower still), and the 1-px copy scored above the original
+    poses = torch.cat([pose, pose + 1, pose + torch.tensor([15.0, 0.0]), pose + 1])
+    areas = torch.full((4,), 1600.0)
+    keep = pose_nms(poses, torch.tensor([0.9, 0.8, 0.7, 0.95]), areas, 0.9)
+    assert keep.tolist() == [False, False, True, True]
+    # equal scores: the earlier pose stays
+    keep = pose_nms(poses[:2], torch.tensor([0.5, 0.5]), areas[:2], 0.9)
+    assert keep.tolist() == [True, False]
+    # a threshold of 1 keeps every pose that is not an exact copy
+    assert pose_nms(poses, torch.rand(4), areas, 1.0).all()
+    assert pose_nms(torch.zeros(0, 13, 3), torch.zeros(0), torch.zeros(0), 0.9).shape == (0,)
 
 
 def _blob_heatmaps(side: int, cells, masses) -> torch.Tensor:

@@ -14,7 +14,7 @@ from detectron2.utils.events import EventStorage
 
 import occpose_d2
 from occpose_d2.keypoints import flip_indices
-from occpose_d2.modeling import OccPoseRCNN, mirror_boxes
+from occpose_d2.modeling import OccPoseRCNN, mirror_boxes, pose_nms, visible_areas
 
 DET_KEYS = ("loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg")
 LOSS_KEYS = {f"{k}_{d}" for k in DET_KEYS for d in ("pe", "pd")} | {
@@ -273,6 +273,35 @@ def test_flip_test_makes_poses_mirror_equivariant():
     model.flip_test = False
     plain, flipped = poses(inputs, boxes), poses(mirrored, mirror_boxes(boxes, size))
     assert (plain[..., :2] - mirrored_back(flipped)[..., :2]).abs().max() > 1.0
+
+
+def test_pose_nms_drops_detections_whose_pose_repeats_a_higher_scored_one(model):
+    cfg = get_tiny_cfg()
+    cfg.MODEL.OCCPOSE.POSE_NMS.ENABLED = True
+    # the untrained model's poses are vague (OKS up to about 0.1 with one another): a low
+    # threshold makes it drop some
+    cfg.MODEL.OCCPOSE.POSE_NMS.OKS_THRESH = 0.05
+    nms_model = build_model(cfg).eval()
+    nms_model.load_state_dict(model.state_dict())
+    model.eval()
+    inputs = make_inputs(("pd", "pe"))
+    with torch.no_grad():
+        plain = model.inference(inputs, do_postprocess=False)
+        found = nms_model.inference(inputs, do_postprocess=False)
+    dropped = 0
+    for p, f in zip(plain, found):
+        keep = pose_nms(p.pred_keypoints, p.scores,
+                        visible_areas(p.pred_masks[:, 0], p.pred_boxes.tensor), 0.05)
+        assert torch.equal(f.pred_boxes.tensor, p.pred_boxes.tensor[keep])
+        assert torch.equal(f.pred_keypoints, p.pred_keypoints[keep])
+        dropped += int((~keep).sum())
+        assert len(f) > 0
+    assert dropped > 0
+    # given boxes are all kept, however alike their poses
+    box = [[20, 16, 80, 160]]
+    with torch.no_grad():
+        given = nms_model.inference(inputs[:1], [_given(box + box)])[0]["instances"]
+    assert len(given) == 2
 
 
 def test_inference_at_ratios_equals_one_inference_per_ratio():

@@ -56,13 +56,14 @@ _FULLY_VISIBLE = ["MODEL.OCCPOSE.POSE_HEAD.SUPERVISE", "fully_visible"]
 _NO_RESCORE = ["MODEL.OCCPOSE.POSE_HEAD.RESCORE", "False"]
 _PEAK_DECODE = ["MODEL.OCCPOSE.POSE_HEAD.DECODE", "peak"]
 _NO_FLIP = ["MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST", "False"]
+_BOX_NMS_05 = ["MODEL.ROI_HEADS.NMS_THRESH_TEST", "0.5"]  # D2's default
 _NO_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "False"]
 _NO_COLOR_JITTER = ["INPUT.CONTRAST", "(1.0, 1.0)", "INPUT.SATURATION", "(1.0, 1.0)"]
 # The two switches that put target pixels into source images.
 _NO_TARGET_PIXELS = ["INPUT.TARGET_STYLE.PROB", "0.0", "INPUT.OCCLUDERS.PROB", "0.0"]
 _NO_IMAGE_ALIGNMENT = ["MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]
-_PAPER = (_NO_TIE + _FULLY_VISIBLE + _NO_RESCORE + _PEAK_DECODE + _NO_FLIP + _NO_SELF_TRAINING
-          + _NO_COLOR_JITTER + _NO_TARGET_PIXELS + _NO_IMAGE_ALIGNMENT)
+_PAPER = (_NO_TIE + _FULLY_VISIBLE + _NO_RESCORE + _PEAK_DECODE + _NO_FLIP + _BOX_NMS_05
+          + _NO_SELF_TRAINING + _NO_COLOR_JITTER + _NO_TARGET_PIXELS + _NO_IMAGE_ALIGNMENT)
 # Self-training with the flip teacher. The threshold 0.5 is where the source's pseudo-keypoints
 # are 98% right (scripts/pseudo_label_quality.py on synth_pe_val, BENCHMARKS.md 1.10).
 _FLIP_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True",
@@ -72,10 +73,11 @@ _FLIP_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True",
                        "MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT", "2.0"]
 # The variants: name -> (description, config overrides on top of configs/Synthetic/OccPose-Tiny,
 # whose method is `full`: two tied detectors, adaptation, pose loss on all labeled persons, poses
-# placed where their expected OKS is highest and ranked by box score x expected OKS).
+# placed where their expected OKS is highest and ranked by box score x expected OKS, test box
+# NMS at IoU 0.6).
 VARIANTS: Dict[str, Tuple[str, List[str]]] = {
     "full": ("two tied detectors + adversarial adaptation + labeled-joint pose loss + expected-OKS "
-             "decoding and rescoring + flip test + colour jitter",
+             "decoding and rescoring + flip test + test box NMS 0.6 + colour jitter",
              _TWO_DETECTORS),
     "paper": ("two detectors + adversarial adaptation, nothing beyond the paper",
               _TWO_DETECTORS + _PAPER),
@@ -105,6 +107,11 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                     "highest (inference only)",
                     _TWO_DETECTORS + _PEAK_DECODE),
     "no_flip": ("full without the flip test (inference only)", _TWO_DETECTORS + _NO_FLIP),
+    "box_nms_05": ("full with D2's test box NMS at IoU 0.5 instead of 0.6 (inference only)",
+                   _TWO_DETECTORS + _BOX_NMS_05),
+    "pose_nms": ("full + pose NMS at OKS 0.9 after a test box NMS at IoU 0.7 (inference only)",
+                 _TWO_DETECTORS + ["MODEL.OCCPOSE.POSE_NMS.ENABLED", "True",
+                                   "MODEL.ROI_HEADS.NMS_THRESH_TEST", "0.7"]),
     "mixed_cuts": ("full + occluder-like Mask-and-Predict cuts",
                    _TWO_DETECTORS + ["MODEL.OCCPOSE.MASK_AND_PREDICT.PATTERN", "mixed"]),
     "occluders": ("full + copy-paste occluders from target images on source persons",

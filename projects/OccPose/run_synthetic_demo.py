@@ -103,6 +103,10 @@ def switches_on(cfg: CfgNode) -> list:
     return found
 
 
+# D2's default IoU of the box NMS at test time (MODEL.ROI_HEADS.NMS_THRESH_TEST).
+_D2_TEST_NMS = get_cfg().MODEL.ROI_HEADS.NMS_THRESH_TEST
+
+
 def describe_variant(cfg: CfgNode) -> str:
     """One line naming the variant a config trains (the ablation's vocabulary)."""
     o = cfg.MODEL.OCCPOSE
@@ -146,11 +150,17 @@ def describe_variant(cfg: CfgNode) -> str:
         parts.append("joints placed where their expected OKS is highest")
     if o.POSE_HEAD.FLIP_TEST:
         parts.append("flip test")
+    nms = cfg.MODEL.ROI_HEADS.NMS_THRESH_TEST
+    if nms != _D2_TEST_NMS:
+        parts.append(f"test box NMS at IoU {nms:g}")
+    if o.POSE_NMS.ENABLED:
+        parts.append(f"pose NMS at OKS {o.POSE_NMS.OKS_THRESH:g}")
     if o.ROI_SCALE != 1.0:
         parts.append(f"instance RoIs grown by {o.ROI_SCALE:g}")
     named = {"MODEL.OCCPOSE.SHARE_DETECTORS", "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET",
              "MODEL.OCCPOSE.POSE_HEAD.RESCORE", "MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST",
-             "MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "MODEL.OCCPOSE.SELF_TRAINING.FLIP_TEACHER"}
+             "MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "MODEL.OCCPOSE.SELF_TRAINING.FLIP_TEACHER",
+             "MODEL.OCCPOSE.POSE_NMS.ENABLED"}
     extra = [k for k in switches_on(cfg) if k not in named]
     if o.POSE_HEAD.SUPERVISE_TARGET:
         parts.append("ORACLE: target poses supervised")

@@ -18,7 +18,7 @@ def test_variant_is_named(demo):
         "two detectors tied (w = 1); adversarial adaptation on; Mask-and-Predict on (ratio up "
         "to 0.5); pose loss on labeled source persons; colour jitter (contrast 0.6-1.4, "
         "saturation 0.4-1.4); poses ranked by box score x expected OKS; joints placed where "
-        "their expected OKS is highest; flip test")
+        "their expected OKS is highest; flip test; test box NMS at IoU 0.6")
     cfg = get_occpose_cfg(demo.CONFIG, [
         "MODEL.OCCPOSE.POSE_HEAD.RESCORE", "False", "MODEL.OCCPOSE.POSE_HEAD.DECODE", "peak",
         "INPUT.OCCLUDERS.PROB", "0.5",
@@ -33,13 +33,15 @@ def test_variant_is_named(demo):
         "MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True", "MODEL.OCCPOSE.SELF_TRAINING.FLIP_TEACHER",
         "True", "MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT", "2.0",
         "MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft",
-        "MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "0.5"])
+        "MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "0.5",
+        "MODEL.ROI_HEADS.NMS_THRESH_TEST", "0.7", "MODEL.OCCPOSE.POSE_NMS.ENABLED", "True"])
     assert demo.describe_variant(cfg) == (
         "two detectors (the paper); adversarial adaptation off; image-level alignment "
         "(w = 0.5); Mask-and-Predict off; "
         "target-style colour transfer (p = 0.25); copy-paste occluders (p = 0.5); "
         "self-training from iteration 500 (flip teacher with peaks agreeing within 2 cells, "
-        "soft targets, confidence >= 0.5); instance RoIs grown by 1.25; "
+        "soft targets, confidence >= 0.5); test box NMS at IoU 0.7; pose NMS at OKS 0.9; "
+        "instance RoIs grown by 1.25; "
         "ORACLE: target poses supervised; "
         "switches on: MODEL.OCCPOSE.DETECTORS_ONLY")
 

@@ -219,8 +219,8 @@ def _add_heads_config(cfg: CN) -> None:
     # box NMS of MODEL.ROI_HEADS.NMS_THRESH_TEST and pose rescoring, a detection is dropped when a
     # higher-scored one's pose is nearly the same (OKS above POSE_NMS.OKS_THRESH), so two
     # persons whose boxes overlap can both be kept while duplicates go. Detected boxes only:
-    # given boxes (DefaultPredictor with detected_instances, the GT-box evaluation) are kept
-    # (True / False).
+    # given boxes (detected_instances, the GT-box evaluation) are kept. OccPoseRCNN and
+    # OccPoseROIHeads in a stock GeneralizedRCNN apply it (True / False).
     _C.MODEL.OCCPOSE.POSE_NMS = CN()
     _C.MODEL.OCCPOSE.POSE_NMS.ENABLED = False
     # OKS in (0, 1] above which the lower-scored of two poses is dropped (0.9: HRNet's OKS-NMS);

@@ -42,13 +42,15 @@ from .pose_head import (
     decode_expected_oks,
     decode_heatmaps,
     expected_oks,
+    pose_nms,
     unmirror_heatmaps,
 )
 from .seg_head import build_seg_head, seg_targets
 from .self_training import POSE_PATH, PoseSelfTraining
 
 __all__ = ["OccPoseInstanceHeads", "pose_supervised", "keypoints_on_mask", "SUPERVISE_MODES",
-           "scale_boxes", "crop_to_inner_boxes", "mirror_boxes"]
+           "scale_boxes", "crop_to_inner_boxes", "mirror_boxes", "visible_areas",
+           "drop_duplicate_poses"]
 
 # Which source instances give pose loss (``MODEL.OCCPOSE.POSE_HEAD.SUPERVISE``).
 SUPERVISE_MODES = ("fully_visible", "labeled")
@@ -123,6 +125,15 @@ def visible_areas(mask_probs: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor
     side = mask_probs.shape[-1]
     cells = (mask_probs >= 0.5).to(boxes.dtype).sum(dim=(1, 2))
     return cells * (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) / side ** 2
+
+
+def drop_duplicate_poses(found: Instances, oks_thresh: float) -> Instances:
+    """Pose NMS on one image's inference ``found`` (``pred_boxes``, ``scores``, ``pred_masks``
+    ``N x 1 x M x M`` visible-mask probabilities, ``pred_keypoints``): the instances that
+    :func:`~.pose_head.pose_nms` keeps at ``oks_thresh``, OKS taken with the visible-mask areas
+    (:func:`visible_areas`), as expected-OKS decoding and rescoring take them."""
+    areas = visible_areas(found.pred_masks[:, 0], found.pred_boxes.tensor)
+    return found[pose_nms(found.pred_keypoints, found.scores, areas, oks_thresh)]
 
 
 class OccPoseInstanceHeads(nn.Module):

@@ -21,8 +21,7 @@ from torch import nn
 from ..config import validate_occpose_config
 from ..domains import DOMAIN_LABELS, DOMAIN_SOURCE, DOMAIN_TARGET, DOMAINS
 from .image_domain_head import build_image_domain_head
-from .instance_heads import OccPoseInstanceHeads, mirror_boxes, visible_areas
-from .pose_head import pose_nms
+from .instance_heads import OccPoseInstanceHeads, drop_duplicate_poses, mirror_boxes
 from .sampling import select_training_instances
 
 __all__ = ["OccPoseRCNN", "build_domain_detector_cfg", "DETECTOR_LOSS_NAMES", "DETECTOR_PARTS"]
@@ -98,7 +97,7 @@ class OccPoseRCNN(nn.Module):
                 backbone features (:mod:`.image_domain_head`; None: instance level only).
             pose_nms_thresh: at inference on detected boxes, drop a detection whose pose has
                 OKS above it with a higher-scored one's (:func:`~.pose_head.pose_nms`, after
-                rescoring; None: no pose NMS).
+                rescoring, :func:`~.instance_heads.drop_duplicate_poses`; None: no pose NMS).
         """
         super().__init__()
         if set(detectors.keys()) != set(DOMAINS):
@@ -317,7 +316,7 @@ class OccPoseRCNN(nn.Module):
                 out = self.instance_heads(x, boxes, mask_ratio=ratio, generator=generator,
                                           x_mirrored=x_mirrored)
                 if detected_instances is None and self.pose_nms_thresh is not None:
-                    out = [self._pose_nms(r) for r in out]
+                    out = [drop_duplicate_poses(r, self.pose_nms_thresh) for r in out]
                 for i, r, size in zip(idxs, out, images.image_sizes):
                     results[k][i], sizes[i] = r, size
         if not do_postprocess:
@@ -327,12 +326,6 @@ class OccPoseRCNN(nn.Module):
              for r, x, s in zip(per_input, batched_inputs, sizes)]
             for per_input in results
         ]
-
-    def _pose_nms(self, found: Instances) -> Instances:
-        """``found`` without the detections that pose NMS drops (``pose_nms_thresh``); OKS
-        with the visible-mask areas, as the expected-OKS decoder and rescoring use them."""
-        areas = visible_areas(found.pred_masks[:, 0], found.pred_boxes.tensor)
-        return found[pose_nms(found.pred_keypoints, found.scores, areas, self.pose_nms_thresh)]
 
     def _mirrored_features(self, det, images, boxes: List[Boxes]) -> torch.Tensor:
         """F_raw of ``boxes`` (per image) mirrored, pooled from the backbone features of the

@@ -15,7 +15,7 @@ from detectron2.modeling import ROI_HEADS_REGISTRY, StandardROIHeads
 from detectron2.structures import ImageList, Instances
 
 from ..config import validate_occpose_config
-from .instance_heads import OccPoseInstanceHeads
+from .instance_heads import OccPoseInstanceHeads, drop_duplicate_poses
 from .sampling import select_training_instances
 
 __all__ = ["OccPoseROIHeads"]
@@ -33,11 +33,14 @@ class OccPoseROIHeads(StandardROIHeads):
     @configurable
     def __init__(self, *, occpose_heads: Optional[OccPoseInstanceHeads] = None,
                  train_boxes: str = "gt", box_jitter: float = 0.0,
-                 max_train_instances: int = 32, **kwargs):
+                 max_train_instances: int = 32, pose_nms_thresh: Optional[float] = None,
+                 **kwargs):
         """
         Args:
             occpose_heads: the instance heads; None gives a box-only StandardROIHeads.
             train_boxes, box_jitter, max_train_instances: see :func:`select_training_instances`.
+            pose_nms_thresh: at inference on detected boxes, pose NMS at this OKS
+                (:func:`~.instance_heads.drop_duplicate_poses`; None: none).
             kwargs: StandardROIHeads' arguments.
         """
         super().__init__(**kwargs)
@@ -45,6 +48,7 @@ class OccPoseROIHeads(StandardROIHeads):
         self.train_boxes = train_boxes
         self.box_jitter = box_jitter
         self.max_train_instances = max_train_instances
+        self.pose_nms_thresh = pose_nms_thresh
 
     @classmethod
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
@@ -71,6 +75,7 @@ class OccPoseROIHeads(StandardROIHeads):
             "train_boxes": o.TRAIN_BOXES,
             "box_jitter": o.BOX_JITTER,
             "max_train_instances": o.MAX_TRAIN_INSTANCES,
+            "pose_nms_thresh": o.POSE_NMS.OKS_THRESH if o.POSE_NMS.ENABLED else None,
         }
 
     def forward(
@@ -82,7 +87,10 @@ class OccPoseROIHeads(StandardROIHeads):
     ):
         """See :meth:`StandardROIHeads.forward`; training adds "loss_seg" and "loss_pose"."""
         if not self.training:
-            return super().forward(images, features, proposals, targets)
+            found, losses = super().forward(images, features, proposals, targets)
+            if self.occpose_heads is not None and self.pose_nms_thresh is not None:
+                found = [drop_duplicate_poses(r, self.pose_nms_thresh) for r in found]
+            return found, losses
         assert targets, "'targets' argument is required during training"
         proposals = self.label_and_sample_proposals(proposals, targets)
         losses = self._forward_box(features, proposals)

@@ -6,7 +6,7 @@ from detectron2.modeling import GeneralizedRCNN, StandardROIHeads
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
-from occpose_d2.modeling import OccPoseROIHeads
+from occpose_d2.modeling import OccPoseROIHeads, pose_nms, visible_areas
 
 
 def _inputs():
@@ -45,6 +45,32 @@ def test_roi_heads_plugin_trains_and_predicts():
         res = model.inference(_inputs()[:1], detected_instances=[given])[0]["instances"]
     assert res.pred_keypoints.shape == (1, 13, 3)
     assert torch.equal(res.pred_boxes.tensor, given.pred_boxes.tensor)
+
+
+def test_roi_heads_plugin_applies_pose_nms_to_detections_only():
+    plain = build_tiny_model(get_tiny_cfg("GeneralizedRCNN")).eval()
+    cfg = get_tiny_cfg("GeneralizedRCNN")
+    cfg.MODEL.OCCPOSE.POSE_NMS.ENABLED = True
+    # the untrained model's poses are vague (OKS about 0.1 with one another)
+    cfg.MODEL.OCCPOSE.POSE_NMS.OKS_THRESH = 0.05
+    model = build_tiny_model(cfg).eval()
+    model.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        ref = plain.inference(_inputs(), do_postprocess=False)
+        got = model.inference(_inputs(), do_postprocess=False)
+    dropped = 0
+    for r, g in zip(ref, got):
+        keep = pose_nms(r.pred_keypoints, r.scores,
+                        visible_areas(r.pred_masks[:, 0], r.pred_boxes.tensor), 0.05)
+        assert torch.equal(g.pred_boxes.tensor, r.pred_boxes.tensor[keep])
+        dropped += int((~keep).sum())
+    assert dropped > 0
+    given = Instances((96, 80))
+    given.pred_boxes = Boxes(torch.tensor([[10.0, 8.0, 40.0, 80.0]] * 2))
+    given.pred_classes = torch.zeros(2, dtype=torch.long)
+    with torch.no_grad():
+        res = model.inference(_inputs()[:1], detected_instances=[given])[0]["instances"]
+    assert len(res) == 2
 
 
 def test_roi_heads_without_masks_and_keypoints_is_box_only():

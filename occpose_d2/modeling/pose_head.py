@@ -236,6 +236,14 @@ def _cell_probabilities(heatmaps: torch.Tensor) -> torch.Tensor:
     return exp / exp.sum(dim=(2, 3), keepdim=True)
 
 
+def _oks_scales(areas: torch.Tensor) -> torch.Tensor:
+    """``R x K``: COCO's per-joint similarity denominators ``2 area (2 sigma)^2`` (px^2) for ``R``
+    person areas (px^2, clamped to >= 1) and the 13 OKS sigmas; ``exp(-d^2 / scale)`` is the
+    keypoint similarity of a joint ``d`` px away."""
+    k2 = (2 * torch.tensor(KEYPOINT_OKS_SIGMAS, device=areas.device, dtype=areas.dtype)) ** 2
+    return 2 * areas.clamp(min=1)[:, None] * k2
+
+
 def _similarity_kernels(
     points_x: torch.Tensor, points_y: torch.Tensor, boxes: torch.Tensor, areas: torch.Tensor,
     side: int,
@@ -257,8 +265,7 @@ def _similarity_kernels(
     centres = (torch.arange(side, device=device, dtype=dtype) + 0.5) / side
     xs = boxes[:, 0:1] + centres * (boxes[:, 2] - boxes[:, 0]).clamp(min=1)[:, None]  # R x S
     ys = boxes[:, 1:2] + centres * (boxes[:, 3] - boxes[:, 1]).clamp(min=1)[:, None]
-    k2 = (2 * torch.tensor(KEYPOINT_OKS_SIGMAS, device=device, dtype=dtype)) ** 2
-    scale = (2 * areas.clamp(min=1)[:, None] * k2)[..., None, None]  # R x K x 1 x 1
+    scale = _oks_scales(areas.to(dtype))[..., None, None]  # R x K x 1 x 1
     kx = torch.exp(-(points_x[..., None] - xs[:, None, None, :]) ** 2 / scale)
     ky = torch.exp(-(points_y[..., None] - ys[:, None, None, :]) ** 2 / scale)
     return kx, ky
@@ -333,9 +340,7 @@ def pairwise_oks(keypoints: torch.Tensor, areas: torch.Tensor) -> torch.Tensor:
     counting: entry ``[i, j]`` scores pose j against pose i as the reference, with pose i's area
     (``N`` px^2, clamped to >= 1) and the 13 OKS sigmas. Traceable, and for N = 0 too."""
     d2 = ((keypoints[:, None, :, :2] - keypoints[None, :, :, :2]) ** 2).sum(dim=-1)  # N x N x K
-    k2 = (2 * torch.tensor(KEYPOINT_OKS_SIGMAS, device=keypoints.device,
-                           dtype=keypoints.dtype)) ** 2
-    return torch.exp(-d2 / (2 * areas.clamp(min=1)[:, None, None] * k2)).mean(dim=-1)
+    return torch.exp(-d2 / _oks_scales(areas.to(keypoints.dtype))[:, None]).mean(dim=-1)
 
 
 def pose_nms(

@@ -151,6 +151,16 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
     "image_alignment": ("full + image-level adversarial alignment of both detectors' backbone "
                         "features (p2-p5, loss weight 1, same GRL ramp as the instance level)",
                         _TWO_DETECTORS + ["MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "1.0"]),
+    "all_unsupervised": ("full + every unsupervised addition that helped on its own at 1,500 "
+                         "iterations: image-level alignment, target-style colour transfer, "
+                         "copy-paste occluders, soft self-training (plain EMA teacher)",
+                         _TWO_DETECTORS + ["MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "1.0",
+                                           "INPUT.TARGET_STYLE.PROB", "0.5",
+                                           "INPUT.OCCLUDERS.PROB", "0.5"]
+                         + _FLIP_SELF_TRAINING
+                         + ["MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft",
+                            "MODEL.OCCPOSE.SELF_TRAINING.FLIP_TEACHER", "False",
+                            "MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT", "0.0"]),
     "no_color_jitter": ("full without the contrast and saturation jitter",
                         _TWO_DETECTORS + _NO_COLOR_JITTER),
     "grl_03": ("full with the gradient reversal ramped to 0.3 instead of 0.1",

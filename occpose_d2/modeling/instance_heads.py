@@ -50,7 +50,7 @@ from .self_training import POSE_PATH, PoseSelfTraining
 
 __all__ = ["OccPoseInstanceHeads", "pose_supervised", "keypoints_on_mask", "SUPERVISE_MODES",
            "scale_boxes", "crop_to_inner_boxes", "mirror_boxes", "visible_areas",
-           "drop_duplicate_poses"]
+           "drop_duplicate_poses", "pose_nms_thresh_from_config"]
 
 # Which source instances give pose loss (``MODEL.OCCPOSE.POSE_HEAD.SUPERVISE``).
 SUPERVISE_MODES = ("fully_visible", "labeled")
@@ -125,6 +125,12 @@ def visible_areas(mask_probs: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor
     side = mask_probs.shape[-1]
     cells = (mask_probs >= 0.5).to(boxes.dtype).sum(dim=(1, 2))
     return cells * (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) / side ** 2
+
+
+def pose_nms_thresh_from_config(cfg) -> Optional[float]:
+    """``MODEL.OCCPOSE.POSE_NMS``'s OKS threshold, or None when pose NMS is off."""
+    nms = cfg.MODEL.OCCPOSE.POSE_NMS
+    return nms.OKS_THRESH if nms.ENABLED else None
 
 
 def drop_duplicate_poses(found: Instances, oks_thresh: float) -> Instances:

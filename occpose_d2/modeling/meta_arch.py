@@ -21,7 +21,12 @@ from torch import nn
 from ..config import validate_occpose_config
 from ..domains import DOMAIN_LABELS, DOMAIN_SOURCE, DOMAIN_TARGET, DOMAINS
 from .image_domain_head import build_image_domain_head
-from .instance_heads import OccPoseInstanceHeads, drop_duplicate_poses, mirror_boxes
+from .instance_heads import (
+    OccPoseInstanceHeads,
+    drop_duplicate_poses,
+    mirror_boxes,
+    pose_nms_thresh_from_config,
+)
 from .sampling import select_training_instances
 
 __all__ = ["OccPoseRCNN", "build_domain_detector_cfg", "DETECTOR_LOSS_NAMES", "DETECTOR_PARTS"]
@@ -143,7 +148,7 @@ class OccPoseRCNN(nn.Module):
             "flip_test": o.POSE_HEAD.FLIP_TEST,
             "image_domain_head": build_image_domain_head(cfg, pe.backbone.output_shape())
             if o.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT > 0 else None,
-            "pose_nms_thresh": o.POSE_NMS.OKS_THRESH if o.POSE_NMS.ENABLED else None,
+            "pose_nms_thresh": pose_nms_thresh_from_config(cfg),
         }
 
     @property

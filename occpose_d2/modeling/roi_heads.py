@@ -15,7 +15,7 @@ from detectron2.modeling import ROI_HEADS_REGISTRY, StandardROIHeads
 from detectron2.structures import ImageList, Instances
 
 from ..config import validate_occpose_config
-from .instance_heads import OccPoseInstanceHeads, drop_duplicate_poses
+from .instance_heads import OccPoseInstanceHeads, drop_duplicate_poses, pose_nms_thresh_from_config
 from .sampling import select_training_instances
 
 __all__ = ["OccPoseROIHeads"]
@@ -75,7 +75,7 @@ class OccPoseROIHeads(StandardROIHeads):
             "train_boxes": o.TRAIN_BOXES,
             "box_jitter": o.BOX_JITTER,
             "max_train_instances": o.MAX_TRAIN_INSTANCES,
-            "pose_nms_thresh": o.POSE_NMS.OKS_THRESH if o.POSE_NMS.ENABLED else None,
+            "pose_nms_thresh": pose_nms_thresh_from_config(cfg),
         }
 
     def forward(

@@ -85,6 +85,8 @@ def _add_heads_config(cfg: CN) -> None:
     _C.MODEL.OCCPOSE.SEG_HEAD = _sub_head_node("DeconvSegHead", 256)
     # Weight alpha of the BCE segmentation loss in Eq. (3) (>= 0).
     _C.MODEL.OCCPOSE.SEG_HEAD.LOSS_WEIGHT = 0.5
+    # Number of 3x3 conv layers before the upsampling deconv (>= 1; Mask R-CNN's head has 4).
+    _C.MODEL.OCCPOSE.SEG_HEAD.NUM_CONV = 1
 
     # Domain classifier C (DOMAIN_HEAD_REGISTRY) behind a gradient-reversal layer.
     _C.MODEL.OCCPOSE.DOMAIN_HEAD = _sub_head_node("ConvDomainClassifier", 256)
@@ -376,6 +378,8 @@ def validate_occpose_config(cfg: CN) -> None:
     _check_ratio("MODEL.OCCPOSE.TEST_SCORE_THRESH", o.TEST_SCORE_THRESH)
     _check(o.COMMON_ENCODER.NUM_CONV >= 1, "MODEL.OCCPOSE.COMMON_ENCODER.NUM_CONV",
            o.COMMON_ENCODER.NUM_CONV, ">= 1")
+    _check(o.SEG_HEAD.NUM_CONV >= 1, "MODEL.OCCPOSE.SEG_HEAD.NUM_CONV", o.SEG_HEAD.NUM_CONV,
+           ">= 1")
     for key in ("SEG_HEAD", "DOMAIN_HEAD", "IMAGE_DOMAIN_HEAD", "POSE_HEAD"):
         w = o[key].LOSS_WEIGHT
         _check(w >= 0, f"MODEL.OCCPOSE.{key}.LOSS_WEIGHT", w, ">= 0")

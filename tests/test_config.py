@@ -152,6 +152,7 @@ def test_idempotent_and_leaves_global_defaults_alone(cfg):
         ("MODEL.OCCPOSE.POSE_HEAD.RESCORE_BY", "oks", "RESCORE_BY"),
         ("MODEL.OCCPOSE.POSE_HEAD.DECODE", "mean", "DECODE"),
         ("MODEL.OCCPOSE.POSE_NMS.OKS_THRESH", 0.0, "OKS_THRESH"),
+        ("MODEL.OCCPOSE.SEG_HEAD.NUM_CONV", 0, "SEG_HEAD.NUM_CONV"),
     ],
 )
 def test_validation_names_the_key(cfg, key, value, match):

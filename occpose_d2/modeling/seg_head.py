@@ -7,6 +7,7 @@ from detectron2.config import configurable
 from detectron2.layers import Conv2d, ConvTranspose2d, ShapeSpec, cat
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.registry import Registry
+from torch import nn
 from torch.nn import functional as F
 
 from .head_base import WeightedLossHead, init_head
@@ -74,23 +75,40 @@ class BaseSegHead(WeightedLossHead):
 
 @SEG_HEAD_REGISTRY.register()
 class DeconvSegHead(BaseSegHead):
-    """3x3 conv-ReLU, 2x2 stride-2 deconv-ReLU, 1x1 conv to one logit map (Mask R-CNN style)."""
+    """``num_conv`` 3x3 conv-ReLU, 2x2 stride-2 deconv-ReLU, 1x1 conv to one logit map (Mask
+    R-CNN style; Mask R-CNN's head has 4 convs)."""
 
     @configurable
-    def __init__(self, input_shape: ShapeSpec, *, conv_dim: int, **kwargs):
+    def __init__(self, input_shape: ShapeSpec, *, conv_dim: int, num_conv: int = 1, **kwargs):
         """
         Args:
             input_shape: channels of F_DI.
             conv_dim: channels of the conv and deconv layers.
+            num_conv: number of 3x3 conv layers before the deconv (>= 1).
         """
         super().__init__(**kwargs)
+        if num_conv < 1:
+            raise ValueError(f"num_conv must be >= 1, got {num_conv}")
         self.conv = Conv2d(input_shape.channels, conv_dim, 3, padding=1, activation=F.relu)
+        # Convs after the first (checkpoints of the one-conv head keep their names).
+        self.extra_convs = nn.ModuleList(
+            Conv2d(conv_dim, conv_dim, 3, padding=1, activation=F.relu)
+            for _ in range(num_conv - 1)
+        )
         self.deconv = ConvTranspose2d(conv_dim, conv_dim, kernel_size=2, stride=2)
         self.predictor = Conv2d(conv_dim, 1, kernel_size=1)
-        init_head((self.conv, self.deconv), self.predictor)
+        init_head((self.conv, *self.extra_convs, self.deconv), self.predictor)
+
+    @classmethod
+    def from_config(cls, cfg, input_shape: ShapeSpec):
+        return {**super().from_config(cfg, input_shape),
+                "num_conv": cfg.MODEL.OCCPOSE.SEG_HEAD.NUM_CONV}
 
     def layers(self, x: torch.Tensor) -> torch.Tensor:
-        return self.predictor(F.relu(self.deconv(self.conv(x))))
+        x = self.conv(x)
+        for conv in self.extra_convs:
+            x = conv(x)
+        return self.predictor(F.relu(self.deconv(x)))
 
 
 def build_seg_head(cfg, input_shape: ShapeSpec) -> BaseSegHead:

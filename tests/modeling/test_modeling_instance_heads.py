@@ -14,6 +14,7 @@ from occpose_d2.keypoints import KEYPOINT_OKS_SIGMAS
 from occpose_d2.modeling import (
     MaskAndPredict,
     OccPoseInstanceHeads,
+    build_seg_head,
     crop_to_inner_boxes,
     decode_expected_oks,
     decode_heatmaps,
@@ -27,6 +28,7 @@ from occpose_d2.modeling import (
     pose_supervised,
     random_block_keep,
     scale_boxes,
+    seg_loss,
     visible_areas,
 )
 
@@ -454,3 +456,37 @@ def test_decode_heatmaps_agrees_with_d2_and_survives_non_finite_maps():
     decoded = decode_heatmaps(maps, boxes, "softmax_ce")
     assert torch.isfinite(decoded).all()
     assert decode_heatmaps(maps[:0], boxes[:0], "mse").shape == (0, 13, 3)
+
+
+@pytest.mark.parametrize("num_conv", [1, 3])
+def test_seg_head_depth_and_that_it_fits_a_mask(num_conv):
+    """SEG_HEAD.NUM_CONV 3x3 convs before the deconv: 2P x 2P logits, the one-conv head's
+    parameter names kept, and a few Adam steps fit a fixed target mask."""
+    cfg = get_tiny_cfg()
+    cfg.MODEL.OCCPOSE.SEG_HEAD.NUM_CONV = num_conv
+    torch.manual_seed(0)
+    head = build_seg_head(cfg, ShapeSpec(channels=16, height=7, width=7))
+    convs = [m for m in head.modules() if isinstance(m, torch.nn.Conv2d)
+             and not isinstance(m, torch.nn.ConvTranspose2d) and m.kernel_size == (3, 3)]
+    assert len(convs) == num_conv
+    assert {"conv.weight", "deconv.weight", "predictor.weight"} <= set(head.state_dict())
+    x = torch.randn(2, 16, 7, 7)
+    target = torch.zeros(2, 14, 14)
+    target[:, 3:11, 5:9] = 1.0
+    assert head(x).shape == (2, 1, 14, 14)
+    opt = torch.optim.Adam(head.parameters(), lr=0.01)
+    first = None
+    for _ in range(60):
+        loss = seg_loss(head(x), target)
+        first = float(loss) if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss) < 0.2 * first
+
+
+def test_seg_head_depth_below_one_is_refused():
+    cfg = get_tiny_cfg()
+    cfg.MODEL.OCCPOSE.SEG_HEAD.NUM_CONV = 0
+    with pytest.raises(ValueError, match="num_conv"):
+        build_seg_head(cfg, ShapeSpec(channels=16, height=7, width=7))

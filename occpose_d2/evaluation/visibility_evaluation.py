@@ -13,6 +13,10 @@ the synthetic target's ``synth_pd_val_kp``), results under the task ``visibility
   OKS with a person of its image: what a perfect ranking of the same poses would give, so
   ``AP_oracle_ranking - AP`` is the AP lost to the ranking (scores), and ``AP_gt_boxes -
   AP_oracle_ranking`` roughly what is lost to the boxes (misses, loose boxes);
+* ``AP_gt_boxes_gt_masks`` (when every person has a ``segmentation``): as ``AP_gt_boxes`` with
+  the true visible masks in the pose path instead of the predicted ones (``gt_masks`` on the
+  given boxes, see ``OccPoseRCNN.inference``), so ``AP_gt_boxes_gt_masks - AP_gt_boxes`` is what
+  the predicted masks cost the poses;
 * ``AP_<subset>`` and ``AP_gt_boxes_<subset>`` for each subset of :data:`VISIBILITY_SUBSETS`
   (``person_occluded`` only when the annotations carry ``occluded_by_person``).
 
@@ -29,6 +33,7 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 import numpy as np
 import torch
 from detectron2.data import DatasetCatalog
+from detectron2.data import detection_utils as utils
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.structures import Boxes, BoxMode, Instances
 from detectron2.utils import comm
@@ -100,11 +105,13 @@ class VisibilityEvaluator(DatasetEvaluator):
             self._gt[d["image_id"]] = {"height": d["height"], "width": d["width"],
                                        "anns": persons}
         self._subsets = [s for s in VISIBILITY_SUBSETS if s[2] in fields]
+        self._with_masks = all("segmentation" in a for g in self._gt.values() for a in g["anns"])
 
     def reset(self):
         self._gt_records: List[dict] = []
         self._dt_records: List[dict] = []
         self._gt_box_records: List[dict] = []
+        self._gt_mask_records: List[dict] = []
 
     def _device(self) -> torch.device:
         dev = getattr(self._model, "device", None)
@@ -155,24 +162,35 @@ class VisibilityEvaluator(DatasetEvaluator):
             given.pred_boxes = Boxes(torch.tensor(boxes, dtype=torch.float32, device=dev))
             given.scores = torch.ones(len(boxes), device=dev)
             given.pred_classes = torch.zeros(len(boxes), dtype=torch.int64, device=dev)
-            with torch.no_grad():
-                pred = self._model.inference(
-                    [inp], detected_instances=[given], mask_ratio=0.0, mask_seed=0
-                )[0]["instances"]
-            kps = pred.pred_keypoints.detach().to("cpu", torch.float64).numpy().copy()
-            if kps.shape[0] != len(boxes):
-                raise RuntimeError(f"model returned {kps.shape[0]} poses for {len(boxes)} given "
-                                   f"boxes (image {inp['image_id']})")
-            kps[:, :, :2] -= 0.5
-            for k, subsets in zip(kps, given_subsets):
-                self._gt_box_records.append({
-                    "image_id": inp["image_id"], "category_id": 1,
-                    "keypoints": k.reshape(-1).tolist(), "score": float(k[:, 2].mean()),
-                    "subsets": subsets,
-                })
+            self._gt_box_records += self._given_box_poses(inp, given, given_subsets)
+            if self._with_masks:
+                # D2's conversion of polygons / RLE to BitMasks (keypoints left out: it would
+                # read them as transformed ones)
+                persons = [{k: v for k, v in a.items() if k != "keypoints"}
+                           for a in gt["anns"] if not a.get("iscrowd", 0)]
+                given.gt_masks = utils.annotations_to_instances(
+                    persons, given.image_size, mask_format="bitmask").gt_masks
+                self._gt_mask_records += self._given_box_poses(inp, given, given_subsets)
+
+    def _given_box_poses(self, inp, given: Instances, subsets: List[List[str]]) -> List[dict]:
+        """COCO records of the poses the model predicts for the ``given`` boxes of one input
+        (each scored by its mean joint score, tagged with its person's ``subsets``)."""
+        with torch.no_grad():
+            pred = self._model.inference(
+                [inp], detected_instances=[given], mask_ratio=0.0, mask_seed=0
+            )[0]["instances"]
+        kps = pred.pred_keypoints.detach().to("cpu", torch.float64).numpy().copy()
+        if kps.shape[0] != len(given):
+            raise RuntimeError(f"model returned {kps.shape[0]} poses for {len(given)} given "
+                               f"boxes (image {inp['image_id']})")
+        kps[:, :, :2] -= 0.5
+        return [{"image_id": inp["image_id"], "category_id": 1,
+                 "keypoints": k.reshape(-1).tolist(), "score": float(k[:, 2].mean()),
+                 "subsets": subs} for k, subs in zip(kps, subsets)]
 
     def _gather(self):
-        records = (self._gt_records, self._dt_records, self._gt_box_records)
+        records = (self._gt_records, self._dt_records, self._gt_box_records,
+                   self._gt_mask_records)
         if not self._distributed:
             return records
         comm.synchronize()
@@ -190,8 +208,10 @@ class VisibilityEvaluator(DatasetEvaluator):
         gathered = self._gather()
         if gathered is None:
             return {}
-        gts, dts, gt_box = gathered
+        gts, dts, gt_box, gt_mask = gathered
         results = OrderedDict(AP=self._ap(gts, dts), AP_gt_boxes=self._ap(gts, gt_box))
+        if self._with_masks:
+            results["AP_gt_boxes_gt_masks"] = self._ap(gts, gt_mask)
         oracle = [dict(r, score=o) for r, o in zip(dts, best_oks(gts, dts, self._sigmas))]
         results["AP_oracle_ranking"] = self._ap(gts, oracle)
         persons = [r for r in gts if not r["iscrowd"]]
@@ -209,5 +229,7 @@ class VisibilityEvaluator(DatasetEvaluator):
                                       "ground-truth boxes"], tablefmt="pipe", floatfmt=".2f")
             + f"\nDetected boxes ranked by their true OKS (ranking taken out): AP "
             f"{results['AP_oracle_ranking']:.2f}"
+            + (f"\nGround-truth boxes with the true visible masks in the pose path: AP "
+               f"{results['AP_gt_boxes_gt_masks']:.2f}" if self._with_masks else "")
         )
         return OrderedDict(visibility_ap=results)

@@ -257,6 +257,15 @@ class OccPoseInstanceHeads(nn.Module):
         rois = [Boxes(scale_boxes(b.tensor, self.roi_scale)) for b in boxes]
         return self.pooler([features[f] for f in self.in_features], rois)
 
+    def mask_maps(self, masks, boxes: torch.Tensor) -> torch.Tensor:
+        """Given visible masks as the seg head's maps: ``R x M x M`` float {0, 1}, ``masks``
+        (D2 ``BitMasks`` / ``PolygonMasks`` of one image) cropped to ``boxes`` (``R x 4`` XYXY,
+        the masks' frame) grown by ``roi_scale``, resized to the map side M (twice the pooler
+        resolution)."""
+        side = 2 * self.pooler.output_size[0]
+        grown = scale_boxes(boxes.to(masks.device, torch.float32), self.roi_scale)
+        return (masks.crop_and_resize(grown, side) > 0.5).to(torch.float32)
+
     def forward(
         self,
         x: torch.Tensor,
@@ -349,6 +358,7 @@ class OccPoseInstanceHeads(nn.Module):
         mask_ratio: Optional[float] = None,
         generator: Optional[torch.Generator] = None,
         x_mirrored: Optional[torch.Tensor] = None,
+        given_masks: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Inference on tensors; traceable when the Mask-and-Predict ratio is 0 (the default
         ``TEST_RATIO``; the exported path).
@@ -360,13 +370,19 @@ class OccPoseInstanceHeads(nn.Module):
                 image (flip test): its pose pass, with the masked map mirrored (the same cells
                 removed), gives heatmaps that are mirrored back, their left / right channels
                 swapped, and averaged with the plain ones. Masks come from ``x`` alone.
+            given_masks: optional ``R x M x M`` visible masks (:meth:`mask_maps`) used instead
+                of the seg head's (a diagnosis: pose quality with true masks); they are also
+                what is returned as the masks.
 
         Returns:
             visible-mask probabilities ``R x 1 x M x M``, heatmaps ``R x 13 x S x S``, keypoints
             ``R x 13 x 3`` (x, y, score; pixels), per-joint visibility ``R x 13`` bool.
         """
         feats = self.common_encoder(x)
-        probs = self.seg_head(feats).sigmoid()
+        if given_masks is None:
+            probs = self.seg_head(feats).sigmoid()
+        else:
+            probs = given_masks[:, None].to(feats.dtype)
         masked = self.mask_and_predict(probs, mask_ratio, generator)
         heatmaps = self._pose_of_masked(feats, masked)
         if x_mirrored is not None:
@@ -390,7 +406,10 @@ class OccPoseInstanceHeads(nn.Module):
 
     def _forward_inference(self, x, instances: List[Instances], ratio, generator, x_mirrored):
         boxes = scale_boxes(cat([inst.pred_boxes.tensor for inst in instances]), self.roi_scale)
-        probs, heatmaps, keypoints, visible = self.predict(x, boxes, ratio, generator, x_mirrored)
+        given = (cat([inst.given_mask_maps for inst in instances])
+                 if all(inst.has("given_mask_maps") for inst in instances) else None)
+        probs, heatmaps, keypoints, visible = self.predict(x, boxes, ratio, generator, x_mirrored,
+                                                           given)
         quality = self.pose_quality(probs, heatmaps, keypoints, boxes)
         outputs = (crop_to_inner_boxes(probs, self.roi_scale), heatmaps, keypoints, visible,
                    quality)

@@ -265,7 +265,9 @@ class OccPoseRCNN(nn.Module):
         Args:
             batched_inputs: D2 dicts with "image" (and "height"/"width", "domain").
             detected_instances: optional, per input, Instances with ``pred_boxes`` (and optional
-                ``scores``, ``pred_classes``) in ORIGINAL image coordinates ("height"/"width").
+                ``scores``, ``pred_classes``) in ORIGINAL image coordinates ("height"/"width");
+                with ``gt_masks`` (``BitMasks`` / ``PolygonMasks`` in the same frame) the pose
+                path reads these visible masks instead of the predicted ones.
             do_postprocess: rescale to the original size (D2's ``detector_postprocess``).
             mask_ratio: Mask-and-Predict ratio p applied at test time (default
                 ``MASK_AND_PREDICT.TEST_RATIO``).
@@ -355,4 +357,7 @@ class OccPoseRCNN(nn.Module):
                       else torch.ones(n, device=self.device))
         out.pred_classes = (given.pred_classes.to(self.device) if given.has("pred_classes")
                             else torch.zeros(n, dtype=torch.long, device=self.device))
+        if given.has("gt_masks"):  # true visible masks for the pose path (a diagnosis)
+            out.given_mask_maps = self.instance_heads.mask_maps(
+                given.gt_masks, given.pred_boxes.tensor).to(self.device)
         return out

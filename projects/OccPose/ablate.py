@@ -191,6 +191,8 @@ METRICS: Dict[str, Tuple[str, Tuple[str, ...]]] = {
     "target_occlusion_ap_70": ("target occl. AP@70", ("synth_pd_val_kp", "occlusion_ap", "AP@70%")),
     "target_ap_gt_boxes": ("target AP, GT boxes",
                            ("synth_pd_val_kp", "visibility_ap", "AP_gt_boxes")),
+    "target_ap_gt_masks": ("target AP, GT boxes + masks",
+                           ("synth_pd_val_kp", "visibility_ap", "AP_gt_boxes_gt_masks")),
     "target_ap_oracle_ranking": ("target AP, true-OKS ranking",
                                  ("synth_pd_val_kp", "visibility_ap", "AP_oracle_ranking")),
     "target_ap_vis_ge_09": ("vis >= 0.9", ("synth_pd_val_kp", "visibility_ap", "AP_vis_ge_09")),

@@ -188,6 +188,8 @@ def summary_table(results: dict, cfg, minutes: float) -> str:
         ("target val mask AP", _get(results, "synth_pd_val_kp", "segm", "AP")),
         ("target val AP, ground-truth boxes",
          _get(results, "synth_pd_val_kp", "visibility_ap", "AP_gt_boxes")),
+        ("target val AP, ground-truth boxes and visible masks",
+         _get(results, "synth_pd_val_kp", "visibility_ap", "AP_gt_boxes_gt_masks")),
         ("target val AP, detections ranked by true OKS",
          _get(results, "synth_pd_val_kp", "visibility_ap", "AP_oracle_ranking")),
     ]

@@ -142,6 +142,63 @@ def test_wrong_poses_in_one_bucket_drop_only_that_bucket(wrong_subset):
     assert 0.0 < res["AP_person_occluded"] < 100.0
 
 
+NAME_MASKS = NAME + "_masks"
+
+
+def _dicts_with_masks():
+    """:func:`_dicts` with each person's box as its visible-mask polygon."""
+    dicts = _dicts()
+    for d in dicts:
+        for a in d["annotations"]:
+            x, y, w, h = a["bbox"]
+            a["segmentation"] = [[x, y, x + w, y, x + w, y + h, x, y + h]]
+    return dicts
+
+
+if NAME_MASKS not in DatasetCatalog.list():
+    DatasetCatalog.register(NAME_MASKS, _dicts_with_masks)
+    MetadataCatalog.get(NAME_MASKS).set(thing_classes=["person"], evaluator_type="occpose_coco",
+                                        thing_dataset_id_to_contiguous_id={1: 0},
+                                        **keypoint_metadata())
+
+
+class MaskReadingPoseModel(GivenBoxPoseModel):
+    """The right pose of a given box only when the box comes with its true visible mask
+    (``gt_masks`` whose cropped area fills the box); else that pose moved off the person."""
+
+    def __init__(self, right, wrong):
+        super().__init__(right)
+        self.wrong = GivenBoxPoseModel(wrong)
+
+    def inference(self, batched_inputs, detected_instances=None, do_postprocess=True,
+                  mask_ratio=None, mask_seed=None):
+        given = detected_instances[0]
+        if given.has("gt_masks"):
+            boxes = given.pred_boxes.tensor
+            filled = given.gt_masks.crop_and_resize(boxes, 8).float().mean(dim=(1, 2))
+            assert len(given.gt_masks) == len(boxes) and bool((filled > 0.9).all())
+            return super().inference(batched_inputs, detected_instances, do_postprocess,
+                                     mask_ratio, mask_seed)
+        return self.wrong.inference(batched_inputs, detected_instances, do_postprocess,
+                                    mask_ratio, mask_seed)
+
+
+def test_gt_masks_ap_gives_the_model_the_true_visible_masks():
+    right, wrong = _predicted(), _predicted(lambda a: True)
+    model = MaskReadingPoseModel(right, wrong)
+    evaluator = VisibilityEvaluator(NAME_MASKS, model, distributed=False)
+    evaluator.reset()
+    for d in DatasetCatalog.get(NAME_MASKS):
+        inp = {"image_id": d["image_id"], "height": 200, "width": 200}
+        evaluator.process([inp], _outputs(right, d["image_id"]))
+    with contextlib.redirect_stdout(io.StringIO()):
+        res = evaluator.evaluate()["visibility_ap"]
+    assert res["AP"] == pytest.approx(100.0)
+    assert res["AP_gt_boxes"] == pytest.approx(0.0)
+    assert res["AP_gt_boxes_gt_masks"] == pytest.approx(100.0)
+    # without masks in the annotations the metric is absent (test_perfect_poses_...)
+
+
 def test_oracle_ranking_takes_out_the_ranking_only():
     """Every person gets its right pose and, scored higher, a wrong duplicate: the detected AP
     falls, a ranking by true OKS puts the right poses first again (100); a person whose only
@@ -228,5 +285,6 @@ def test_runs_on_the_model_over_the_synthetic_target(synthetic_root):
     evaluator = VisibilityEvaluator("synth_pd_val_kp", model, distributed=False)
     with contextlib.redirect_stdout(io.StringIO()):
         res = inference_on_dataset(model, loader, evaluator)["visibility_ap"]
-    assert {"AP", "AP_gt_boxes", "AP_vis_lt_065", "AP_gt_boxes_person_occluded"} <= set(res)
+    assert {"AP", "AP_gt_boxes", "AP_gt_boxes_gt_masks", "AP_vis_lt_065",
+            "AP_gt_boxes_person_occluded"} <= set(res)
     assert all(np.isnan(v) or 0.0 <= v <= 100.0 for v in res.values())

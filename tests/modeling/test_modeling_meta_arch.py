@@ -112,6 +112,30 @@ def test_given_boxes_and_seeded_test_masking_are_deterministic(model):
     assert torch.equal(a[0].pred_masks, plain[0].pred_masks)  # masking hides no output mask
 
 
+def test_given_visible_masks_replace_the_predicted_ones_in_the_pose_path(model):
+    """``gt_masks`` on the given boxes (original frame): the pose path reads them, so the
+    returned (box-frame) masks are their crops and the poses differ from those of the predicted
+    masks."""
+    from detectron2.structures import BitMasks
+
+    model.eval()
+    inputs = make_inputs(("pd",))
+    inputs[0]["height"], inputs[0]["width"] = 192, 160
+    boxes = [[20, 16, 80, 160], [90, 40, 150, 180]]
+    masks = torch.zeros(2, 192, 160, dtype=torch.bool)
+    masks[0, 16:88, 20:80] = True  # upper half of the first box
+    masks[1, 40:180, 90:120] = True  # left half of the second
+    with_masks = _given(boxes)
+    with_masks.gt_masks = BitMasks(masks)
+    with torch.no_grad():
+        plain = model.inference(inputs, [_given(boxes)], do_postprocess=False)[0]
+        given = model.inference(inputs, [with_masks], do_postprocess=False)[0]
+    side = given.pred_masks.shape[-1]
+    expected = BitMasks(masks).crop_and_resize(torch.tensor(boxes, dtype=torch.float32), side)
+    assert torch.equal(given.pred_masks[:, 0] > 0.5, expected)
+    assert not torch.equal(given.pred_keypoint_heatmaps, plain.pred_keypoint_heatmaps)
+
+
 def test_device_comes_from_cfg():
     cfg = get_tiny_cfg()
     model = build_model(cfg)

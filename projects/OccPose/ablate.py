@@ -71,6 +71,8 @@ _FLIP_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True",
                        "MODEL.OCCPOSE.SELF_TRAINING.THRESHOLD", "0.5",
                        "MODEL.OCCPOSE.SELF_TRAINING.FLIP_TEACHER", "True",
                        "MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT", "2.0"]
+# Better visible masks for the pose path (BENCHMARKS.md 1.13): a deeper seg head, more weight.
+_SEG_HEAD = ["MODEL.OCCPOSE.SEG_HEAD.NUM_CONV", "4", "MODEL.OCCPOSE.SEG_HEAD.LOSS_WEIGHT", "2.0"]
 # The variants: name -> (description, config overrides on top of configs/Synthetic/OccPose-Tiny,
 # whose method is `full`: two tied detectors, adaptation, pose loss on all labeled persons, poses
 # placed where their expected OKS is highest and ranked by box score x expected OKS, test box
@@ -161,6 +163,13 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                          + ["MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft",
                             "MODEL.OCCPOSE.SELF_TRAINING.FLIP_TEACHER", "False",
                             "MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT", "0.0"]),
+    "seg_head": ("full + a deeper segmentation head (4 convs, Mask R-CNN's depth, instead of 1) "
+                 "with loss weight 2 instead of the paper's 0.5",
+                 _TWO_DETECTORS + _SEG_HEAD),
+    "seg_head_4_conv": ("full + a 4-conv segmentation head (loss weight 0.5)",
+                        _TWO_DETECTORS + _SEG_HEAD[:2]),
+    "seg_loss_2": ("full + segmentation loss weight 2 (1-conv head)",
+                   _TWO_DETECTORS + _SEG_HEAD[2:]),
     "no_color_jitter": ("full without the contrast and saturation jitter",
                         _TWO_DETECTORS + _NO_COLOR_JITTER),
     "grl_03": ("full with the gradient reversal ramped to 0.3 instead of 0.1",

@@ -62,8 +62,12 @@ _NO_COLOR_JITTER = ["INPUT.CONTRAST", "(1.0, 1.0)", "INPUT.SATURATION", "(1.0, 1
 # The two switches that put target pixels into source images.
 _NO_TARGET_PIXELS = ["INPUT.TARGET_STYLE.PROB", "0.0", "INPUT.OCCLUDERS.PROB", "0.0"]
 _NO_IMAGE_ALIGNMENT = ["MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]
-_PAPER = (_NO_TIE + _FULLY_VISIBLE + _NO_RESCORE + _PEAK_DECODE + _NO_FLIP + _BOX_NMS_05
-          + _NO_SELF_TRAINING + _NO_COLOR_JITTER + _NO_TARGET_PIXELS + _NO_IMAGE_ALIGNMENT)
+# The paper's segmentation head: one conv, alpha 0.5 (the synthetic config: 4 convs, alpha 2).
+_PAPER_SEG_HEAD = ["MODEL.OCCPOSE.SEG_HEAD.NUM_CONV", "1", "MODEL.OCCPOSE.SEG_HEAD.LOSS_WEIGHT",
+                   "0.5"]
+_PAPER = (_PAPER_SEG_HEAD + _NO_TIE + _FULLY_VISIBLE + _NO_RESCORE + _PEAK_DECODE + _NO_FLIP
+          + _BOX_NMS_05 + _NO_SELF_TRAINING + _NO_COLOR_JITTER + _NO_TARGET_PIXELS
+          + _NO_IMAGE_ALIGNMENT)
 # Self-training with the flip teacher. The threshold 0.5 is where the source's pseudo-keypoints
 # are 98% right (scripts/pseudo_label_quality.py on synth_pe_val, BENCHMARKS.md 1.10).
 _FLIP_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True",
@@ -71,15 +75,14 @@ _FLIP_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True",
                        "MODEL.OCCPOSE.SELF_TRAINING.THRESHOLD", "0.5",
                        "MODEL.OCCPOSE.SELF_TRAINING.FLIP_TEACHER", "True",
                        "MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT", "2.0"]
-# Better visible masks for the pose path (BENCHMARKS.md 1.13): a deeper seg head, more weight.
-_SEG_HEAD = ["MODEL.OCCPOSE.SEG_HEAD.NUM_CONV", "4", "MODEL.OCCPOSE.SEG_HEAD.LOSS_WEIGHT", "2.0"]
 # The variants: name -> (description, config overrides on top of configs/Synthetic/OccPose-Tiny,
 # whose method is `full`: two tied detectors, adaptation, pose loss on all labeled persons, poses
 # placed where their expected OKS is highest and ranked by box score x expected OKS, test box
-# NMS at IoU 0.6).
+# NMS at IoU 0.6, a 4-conv segmentation head with loss weight 2).
 VARIANTS: Dict[str, Tuple[str, List[str]]] = {
     "full": ("two tied detectors + adversarial adaptation + labeled-joint pose loss + expected-OKS "
-             "decoding and rescoring + flip test + test box NMS 0.6 + colour jitter",
+             "decoding and rescoring + flip test + test box NMS 0.6 + colour jitter + 4-conv "
+             "segmentation head with loss weight 2",
              _TWO_DETECTORS),
     "paper": ("two detectors + adversarial adaptation, nothing beyond the paper",
               _TWO_DETECTORS + _PAPER),
@@ -163,13 +166,12 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                          + ["MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft",
                             "MODEL.OCCPOSE.SELF_TRAINING.FLIP_TEACHER", "False",
                             "MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT", "0.0"]),
-    "seg_head": ("full + a deeper segmentation head (4 convs, Mask R-CNN's depth, instead of 1) "
-                 "with loss weight 2 instead of the paper's 0.5",
-                 _TWO_DETECTORS + _SEG_HEAD),
-    "seg_head_4_conv": ("full + a 4-conv segmentation head (loss weight 0.5)",
-                        _TWO_DETECTORS + _SEG_HEAD[:2]),
-    "seg_loss_2": ("full + segmentation loss weight 2 (1-conv head)",
-                   _TWO_DETECTORS + _SEG_HEAD[2:]),
+    "paper_seg_head": ("full with the paper's segmentation head (1 conv, loss weight 0.5)",
+                       _TWO_DETECTORS + _PAPER_SEG_HEAD),
+    "seg_head_1_conv": ("full with a 1-conv segmentation head (loss weight 2)",
+                        _TWO_DETECTORS + _PAPER_SEG_HEAD[:2]),
+    "seg_loss_05": ("full with the paper's segmentation loss weight 0.5 (4-conv head)",
+                    _TWO_DETECTORS + _PAPER_SEG_HEAD[2:]),
     "no_color_jitter": ("full without the contrast and saturation jitter",
                         _TWO_DETECTORS + _NO_COLOR_JITTER),
     "grl_03": ("full with the gradient reversal ramped to 0.3 instead of 0.1",

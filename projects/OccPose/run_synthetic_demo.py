@@ -123,6 +123,9 @@ def describe_variant(cfg: CfgNode) -> str:
         parts.append(f"image-level alignment (w = {o.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT:g})")
     parts.append(f"Mask-and-Predict on (ratio up to {ratio:g})" if ratio > 0
                  else "Mask-and-Predict off")
+    seg = o.SEG_HEAD
+    if (seg.NUM_CONV, seg.LOSS_WEIGHT) != (1, 0.5):  # the paper's head: 1 conv, alpha 0.5
+        parts.append(f"{seg.NUM_CONV}-conv segmentation head (loss weight {seg.LOSS_WEIGHT:g})")
     if m.PATTERN != "blocks":
         parts.append(f"Mask-and-Predict pattern {m.PATTERN!r}")
     if o.POSE_HEAD.SUPERVISE != "fully_visible":

@@ -16,7 +16,8 @@ def test_variant_is_named(demo):
     cfg = get_occpose_cfg(demo.CONFIG)
     assert demo.describe_variant(cfg) == (
         "two detectors tied (w = 1); adversarial adaptation on; Mask-and-Predict on (ratio up "
-        "to 0.5); pose loss on labeled source persons; colour jitter (contrast 0.6-1.4, "
+        "to 0.5); 4-conv segmentation head (loss weight 2); pose loss on labeled source "
+        "persons; colour jitter (contrast 0.6-1.4, "
         "saturation 0.4-1.4); poses ranked by box score x expected OKS; joints placed where "
         "their expected OKS is highest; flip test; test box NMS at IoU 0.6")
     cfg = get_occpose_cfg(demo.CONFIG, [
@@ -37,7 +38,7 @@ def test_variant_is_named(demo):
         "MODEL.ROI_HEADS.NMS_THRESH_TEST", "0.7", "MODEL.OCCPOSE.POSE_NMS.ENABLED", "True"])
     assert demo.describe_variant(cfg) == (
         "two detectors (the paper); adversarial adaptation off; image-level alignment "
-        "(w = 0.5); Mask-and-Predict off; "
+        "(w = 0.5); Mask-and-Predict off; 4-conv segmentation head (loss weight 2); "
         "target-style colour transfer (p = 0.25); copy-paste occluders (p = 0.5); "
         "self-training from iteration 500 (flip teacher with peaks agreeing within 2 cells, "
         "soft targets, confidence >= 0.5); test box NMS at IoU 0.7; pose NMS at OKS 0.9; "
@@ -47,14 +48,21 @@ def test_variant_is_named(demo):
 
 
 def test_summary_shows_gt_box_and_visibility_ap(demo):
-    vis = {"AP": 33.0, "AP_gt_boxes": 39.6, "AP_oracle_ranking": 36.1, "AP_vis_lt_065": 2.35,
-           "AP_gt_boxes_vis_lt_065": 3.6}
+    vis = {"AP": 33.0, "AP_gt_boxes": 39.6, "AP_gt_boxes_gt_masks": 45.2,
+           "AP_oracle_ranking": 36.1, "AP_vis_lt_065": 2.35, "AP_gt_boxes_vis_lt_065": 3.6}
     results = {"synth_pe_val": {"keypoints": {"AP": 66.0}},
                "synth_pd_val_kp": {"keypoints": {"AP": 33.0}, "visibility_ap": vis}}
     text = demo.summary_table(results, get_occpose_cfg(demo.CONFIG), 1.0)
     assert text.startswith("Variant: two detectors tied (w = 1);")
     assert "| target val AP, ground-truth boxes | 39.60 |" in text
+    assert "| target val AP, ground-truth boxes and visible masks | 45.20 |" in text
     assert "| target val AP, detections ranked by true OKS | 36.10 |" in text
     assert "| target val AP, visible < 0.65, detected boxes | 2.35 |" in text
     assert "| target val AP, visible < 0.65, ground-truth boxes | 3.60 |" in text
     assert "| target val AP, visible >= 0.9, detected boxes | nan |" in text
+
+
+def test_the_papers_segmentation_head_is_not_named(demo):
+    cfg = get_occpose_cfg(demo.CONFIG, ["MODEL.OCCPOSE.SEG_HEAD.NUM_CONV", "1",
+                                        "MODEL.OCCPOSE.SEG_HEAD.LOSS_WEIGHT", "0.5"])
+    assert "segmentation head" not in demo.describe_variant(cfg)

@@ -4,7 +4,7 @@ import json
 import os
 
 import pytest
-from common import load_project_script
+from common import REPO, load_project_script
 
 from occpose_d2 import get_occpose_cfg
 
@@ -108,3 +108,10 @@ def test_weights_from_a_missing_run_names_the_checkpoint(ablate, tmp_path):
     missing = str(tmp_path / "sweep" / "full" / "seed0" / "model_final.pth")
     with pytest.raises(FileNotFoundError, match="no checkpoint .*model_final.pth"):
         ablate.start_from_final(str(tmp_path / "out"), missing)
+
+
+def test_readme_names_every_variant(ablate):
+    """A user picks variants from the README's list: it must not fall behind ``VARIANTS``."""
+    with open(os.path.join(REPO, "README.md")) as f:
+        readme = f.read()
+    assert [v for v in ablate.VARIANTS if f"`{v}`" not in readme] == []

@@ -107,6 +107,16 @@ def switches_on(cfg: CfgNode) -> list:
 _D2_TEST_NMS = get_cfg().MODEL.ROI_HEADS.NMS_THRESH_TEST
 
 
+def _paper_seg_head() -> tuple:
+    """The paper's segmentation head, occpose_d2's default: (3x3 convs, loss weight alpha)."""
+    cfg = get_cfg()
+    add_occpose_config(cfg)
+    return cfg.MODEL.OCCPOSE.SEG_HEAD.NUM_CONV, cfg.MODEL.OCCPOSE.SEG_HEAD.LOSS_WEIGHT
+
+
+_PAPER_SEG_HEAD = _paper_seg_head()
+
+
 def describe_variant(cfg: CfgNode) -> str:
     """One line naming the variant a config trains (the ablation's vocabulary)."""
     o = cfg.MODEL.OCCPOSE
@@ -124,7 +134,7 @@ def describe_variant(cfg: CfgNode) -> str:
     parts.append(f"Mask-and-Predict on (ratio up to {ratio:g})" if ratio > 0
                  else "Mask-and-Predict off")
     seg = o.SEG_HEAD
-    if (seg.NUM_CONV, seg.LOSS_WEIGHT) != (1, 0.5):  # the paper's head: 1 conv, alpha 0.5
+    if (seg.NUM_CONV, seg.LOSS_WEIGHT) != _PAPER_SEG_HEAD:
         parts.append(f"{seg.NUM_CONV}-conv segmentation head (loss weight {seg.LOSS_WEIGHT:g})")
     if m.PATTERN != "blocks":
         parts.append(f"Mask-and-Predict pattern {m.PATTERN!r}")

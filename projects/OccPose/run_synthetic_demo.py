@@ -85,11 +85,20 @@ def draw_figures(cfg, out_dir: str, count: int) -> str:
     return fig_dir
 
 
+def _default_cfg() -> CfgNode:
+    """D2's defaults with occpose_d2's keys at their defaults (the paper's method)."""
+    cfg = get_cfg()
+    add_occpose_config(cfg)
+    return cfg
+
+
+# What describe_variant and switches_on compare a config with; read-only.
+_DEFAULTS = _default_cfg()
+
+
 def switches_on(cfg: CfgNode) -> list:
     """Full names of the boolean ``MODEL.OCCPOSE`` keys that are True here but False by default
     (beyond-paper additions and other opt-in switches)."""
-    default = get_cfg()
-    add_occpose_config(default)
     found = []
 
     def walk(node, ref, prefix):
@@ -99,22 +108,8 @@ def switches_on(cfg: CfgNode) -> list:
             elif value is True and ref.get(key) is False:
                 found.append(f"{prefix}.{key}")
 
-    walk(cfg.MODEL.OCCPOSE, default.MODEL.OCCPOSE, "MODEL.OCCPOSE")
+    walk(cfg.MODEL.OCCPOSE, _DEFAULTS.MODEL.OCCPOSE, "MODEL.OCCPOSE")
     return found
-
-
-# D2's default IoU of the box NMS at test time (MODEL.ROI_HEADS.NMS_THRESH_TEST).
-_D2_TEST_NMS = get_cfg().MODEL.ROI_HEADS.NMS_THRESH_TEST
-
-
-def _paper_seg_head() -> tuple:
-    """The paper's segmentation head, occpose_d2's default: (3x3 convs, loss weight alpha)."""
-    cfg = get_cfg()
-    add_occpose_config(cfg)
-    return cfg.MODEL.OCCPOSE.SEG_HEAD.NUM_CONV, cfg.MODEL.OCCPOSE.SEG_HEAD.LOSS_WEIGHT
-
-
-_PAPER_SEG_HEAD = _paper_seg_head()
 
 
 def describe_variant(cfg: CfgNode) -> str:
@@ -133,8 +128,8 @@ def describe_variant(cfg: CfgNode) -> str:
         parts.append(f"image-level alignment (w = {o.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT:g})")
     parts.append(f"Mask-and-Predict on (ratio up to {ratio:g})" if ratio > 0
                  else "Mask-and-Predict off")
-    seg = o.SEG_HEAD
-    if (seg.NUM_CONV, seg.LOSS_WEIGHT) != _PAPER_SEG_HEAD:
+    seg, paper_seg = o.SEG_HEAD, _DEFAULTS.MODEL.OCCPOSE.SEG_HEAD
+    if (seg.NUM_CONV, seg.LOSS_WEIGHT) != (paper_seg.NUM_CONV, paper_seg.LOSS_WEIGHT):
         parts.append(f"{seg.NUM_CONV}-conv segmentation head (loss weight {seg.LOSS_WEIGHT:g})")
     if m.PATTERN != "blocks":
         parts.append(f"Mask-and-Predict pattern {m.PATTERN!r}")
@@ -164,7 +159,7 @@ def describe_variant(cfg: CfgNode) -> str:
     if o.POSE_HEAD.FLIP_TEST:
         parts.append("flip test")
     nms = cfg.MODEL.ROI_HEADS.NMS_THRESH_TEST
-    if nms != _D2_TEST_NMS:
+    if nms != _DEFAULTS.MODEL.ROI_HEADS.NMS_THRESH_TEST:  # D2's 0.5
         parts.append(f"test box NMS at IoU {nms:g}")
     if o.POSE_NMS.ENABLED:
         parts.append(f"pose NMS at OKS {o.POSE_NMS.OKS_THRESH:g}")

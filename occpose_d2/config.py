@@ -177,6 +177,9 @@ def _add_heads_config(cfg: CN) -> None:
     # "soft", the teacher's whole heatmap distribution (cross-entropy of the two softmaxes;
     # POSE_HEAD.LOSS_TYPE "softmax_ce" only), so the student copies the teacher's doubt too.
     _C.MODEL.OCCPOSE.SELF_TRAINING.TARGETS = "hard"
+    # Probability that a channel of a target instance's common-encoder features is dropped on the
+    # student's side only (Dropout2d; UniMatch's feature perturbation), in [0, 1) (0 = off).
+    _C.MODEL.OCCPOSE.SELF_TRAINING.FEATURE_DROPOUT = 0.0
 
     # Pose encoder-decoder (POSE_HEAD_REGISTRY): masked features -> 13 keypoint heatmaps.
     _C.MODEL.OCCPOSE.POSE_HEAD = _sub_head_node("EncoderDecoderPoseHead", 128)
@@ -251,6 +254,11 @@ def _add_data_config(cfg: CN) -> None:
     _C.INPUT.BLUR_PROB = 0.2
     # Range of the blur's standard deviation (min, max), in pixels.
     _C.INPUT.BLUR_SIGMA = (0.5, 1.5)
+    # Probability of additive Gaussian sensor noise in training, after the blur, both domains
+    # (beyond the paper; in [0, 1]; 0 = off).
+    _C.INPUT.NOISE_PROB = 0.0
+    # Range of the noise's standard deviation (min, max), in grey levels of 0-255.
+    _C.INPUT.NOISE_SIGMA = (2.0, 8.0)
     # Copy-paste occluders (beyond the paper; occpose_d2/data/occluders.py): patches cut from
     # random target-domain training images pasted over fully visible source persons in training,
     # the covered joints becoming occluded-but-labeled (v = 1).
@@ -418,6 +426,8 @@ def validate_occpose_config(cfg: CN) -> None:
     _check(st.FLIP_AGREEMENT >= 0, "MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT",
            st.FLIP_AGREEMENT, ">= 0")
     _check_choice("MODEL.OCCPOSE.SELF_TRAINING.TARGETS", st.TARGETS, PSEUDO_TARGETS)
+    _check(0.0 <= st.FEATURE_DROPOUT < 1.0, "MODEL.OCCPOSE.SELF_TRAINING.FEATURE_DROPOUT",
+           st.FEATURE_DROPOUT, "a value in [0, 1)")
     _check(st.TARGETS == "hard" or o.POSE_HEAD.LOSS_TYPE == "softmax_ce",
            "MODEL.OCCPOSE.SELF_TRAINING.TARGETS", st.TARGETS,
            "'hard' unless MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE is 'softmax_ce'")
@@ -441,6 +451,9 @@ def validate_occpose_config(cfg: CN) -> None:
     _check_ratio("DATALOADER.TARGET_FRACTION", cfg.DATALOADER.TARGET_FRACTION)
     _check_choice("SOLVER.OPTIMIZER", cfg.SOLVER.OPTIMIZER, OPTIMIZERS)
     _check_ratio("INPUT.BLUR_PROB", cfg.INPUT.BLUR_PROB)
+    _check_ratio("INPUT.NOISE_PROB", cfg.INPUT.NOISE_PROB)
+    lo, hi = cfg.INPUT.NOISE_SIGMA
+    _check(0 < lo <= hi, "INPUT.NOISE_SIGMA", (lo, hi), "(min, max) with 0 < min <= max")
     for key in ("BRIGHTNESS", "CONTRAST", "SATURATION"):
         lo, hi = cfg.INPUT[key]
         _check(0 <= lo <= hi, f"INPUT.{key}", (lo, hi), "(min, max) with 0 <= min <= max")

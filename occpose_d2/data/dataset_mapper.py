@@ -9,7 +9,9 @@ of the target can leak into unsupervised adaptation (except for the oracle,
 are never recomputed from the (visible) masks. Augmentations (training): D2's resize / crop /
 flip from ``INPUT.*``, then ``RandomBrightness(*INPUT.BRIGHTNESS)``, ``RandomContrast(
 *INPUT.CONTRAST)``, ``RandomSaturation(*INPUT.SATURATION)`` (each only when its range is not
-(1, 1)) and ``RandomGaussianBlur(INPUT.BLUR_PROB, INPUT.BLUR_SIGMA)``. Horizontal flips swap
+(1, 1)), ``RandomGaussianBlur(INPUT.BLUR_PROB, INPUT.BLUR_SIGMA)`` and, when
+``INPUT.NOISE_PROB`` > 0, ``RandomGaussianNoise(INPUT.NOISE_PROB, INPUT.NOISE_SIGMA)``, in both
+domains. Horizontal flips swap
 left/right joints with the 13-joint flip map (``keypoint_hflip_indices``). With
 ``INPUT.OCCLUDERS.PROB > 0``, source images then get copy-paste occluders cut from the target's
 training images (:mod:`.occluders`); before that, with ``INPUT.TARGET_STYLE.PROB > 0``, source
@@ -31,7 +33,7 @@ from ..domains import DOMAIN_SOURCE, DOMAIN_TARGET
 from ..keypoints import flip_indices
 from .occluders import PatchSampler, paste_occluders
 from .target_style import TargetStyleBank, apply_target_style
-from .transforms import RandomGaussianBlur
+from .transforms import RandomGaussianBlur, RandomGaussianNoise
 
 __all__ = ["OccPoseDatasetMapper"]
 
@@ -99,6 +101,9 @@ class OccPoseDatasetMapper(DatasetMapper):
             if cfg.INPUT.BLUR_PROB > 0:
                 ret["augmentations"].append(
                     RandomGaussianBlur(cfg.INPUT.BLUR_PROB, tuple(cfg.INPUT.BLUR_SIGMA)))
+            if cfg.INPUT.NOISE_PROB > 0:
+                ret["augmentations"].append(
+                    RandomGaussianNoise(cfg.INPUT.NOISE_PROB, tuple(cfg.INPUT.NOISE_SIGMA)))
         return ret
 
     def __call__(self, dataset_dict):

@@ -1,5 +1,6 @@
 """Augmentations of occpose_d2 that D2 lacks: a random Gaussian blur (paper: flip, blur,
-brightness; D2 provides flip and brightness)."""
+brightness; D2 provides flip and brightness) and random Gaussian sensor noise (beyond the paper;
+``INPUT.NOISE_PROB``)."""
 
 from typing import Tuple
 
@@ -8,7 +9,8 @@ import numpy as np
 from detectron2.data import transforms as T
 from fvcore.transforms.transform import NoOpTransform, Transform
 
-__all__ = ["GaussianBlurTransform", "RandomGaussianBlur"]
+__all__ = ["GaussianBlurTransform", "RandomGaussianBlur", "GaussianNoiseTransform",
+           "RandomGaussianNoise"]
 
 
 class GaussianBlurTransform(Transform):
@@ -45,3 +47,46 @@ class RandomGaussianBlur(T.Augmentation):
         if self._rand_range() >= self.prob:
             return NoOpTransform()
         return GaussianBlurTransform(self._rand_range(*self.sigma_range))
+
+
+class GaussianNoiseTransform(Transform):
+    """Add zero-mean Gaussian noise of standard deviation ``sigma`` (grey levels of 0-255),
+    drawn from a generator seeded with ``seed`` (the same noise for the same image shape), then
+    clip to [0, 255]; geometry unchanged."""
+
+    def __init__(self, sigma: float, seed: int):
+        super().__init__()
+        self._set_attributes(locals())
+
+    def apply_image(self, img: np.ndarray) -> np.ndarray:
+        """img: (H, W) or (H, W, C), uint8 or float in [0, 255]; returns the same shape and
+        dtype."""
+        noise = np.random.default_rng(self.seed).normal(0.0, self.sigma, img.shape)
+        out = np.clip(img.astype(np.float32) + noise.astype(np.float32), 0.0, 255.0)
+        return np.rint(out).astype(img.dtype) if img.dtype == np.uint8 else out.astype(img.dtype)
+
+    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
+        return coords
+
+    def apply_segmentation(self, segmentation: np.ndarray) -> np.ndarray:
+        return segmentation
+
+    def inverse(self) -> Transform:
+        return NoOpTransform()
+
+
+class RandomGaussianNoise(T.Augmentation):
+    """With probability ``prob``, add Gaussian noise with ``sigma`` drawn uniformly from
+    ``sigma_range`` (grey levels of 0-255)."""
+
+    def __init__(self, prob: float, sigma_range: Tuple[float, float]):
+        super().__init__()
+        if not 0.0 <= prob <= 1.0 or not 0.0 < sigma_range[0] <= sigma_range[1]:
+            raise ValueError(f"RandomGaussianNoise: bad prob {prob} / sigma_range {sigma_range}")
+        self._init(locals())
+
+    def get_transform(self, image: np.ndarray) -> Transform:
+        if self._rand_range() >= self.prob:
+            return NoOpTransform()
+        return GaussianNoiseTransform(self._rand_range(*self.sigma_range),
+                                      int(np.random.randint(2 ** 31)))

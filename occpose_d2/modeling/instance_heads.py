@@ -338,7 +338,8 @@ class OccPoseInstanceHeads(nn.Module):
 
     def _self_training_loss(self, x, feats, maps, boxes, instances, domains, x_mirrored):
         """EMA step of the teacher, then the pseudo-pose loss of the eligible target instances
-        (:meth:`PoseSelfTraining.eligible`), predicted through Mask and Predict (0 before
+        (:meth:`PoseSelfTraining.eligible`), predicted from the student's view of their features
+        (:meth:`PoseSelfTraining.perturb`) through Mask and Predict (0 before
         ``SELF_TRAINING.START_ITER``)."""
         st = self.self_training
         st.update_teacher({name: getattr(self, name) for name in POSE_PATH})
@@ -347,7 +348,7 @@ class OccPoseInstanceHeads(nn.Module):
                       for inst, d in zip(instances, domains)]).nonzero()[:, 0]
         if not st.active() or len(target) == 0:
             return {"loss_pose_pseudo": feats.sum() * 0.0}
-        heatmaps = self._pose(feats[target], maps[target], None, None)
+        heatmaps = self._pose(st.perturb(feats[target]), maps[target], None, None)
         return st.loss(heatmaps, x[target], boxes[target], self.pose_head,
                        None if x_mirrored is None else x_mirrored[target])
 

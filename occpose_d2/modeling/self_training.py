@@ -16,6 +16,11 @@ inference, which is worth about 2 AP there), so its labels are better than the s
 guess; ``FLIP_AGREEMENT`` keeps only the joints whose plain and mirrored peaks land within that
 many heatmap cells of each other, which drops most left / right swaps and guesses.
 
+With ``FEATURE_DROPOUT`` the student sees the target instances' E_C features with whole channels
+dropped (``Dropout2d``) while the teacher sees them intact: a perturbation of the student's view
+beside Mask and Predict's, as in UniMatch (Yang et al., CVPR 2023), so that matching the teacher
+is not the identity.
+
 Mean Teacher (Tarvainen & Valpola, 2017) and self-training for adaptive detection (e.g. Adaptive
 Teacher, CVPR 2022) are the models; here the teacher shares the student's RoI features (it EMA's
 the instance heads only), which keeps the extra cost to one head pass on the target instances.
@@ -127,6 +132,7 @@ class PoseSelfTraining(nn.Module):
         flip_teacher: bool = False,
         flip_agreement: float = 0.0,
         targets: str = "hard",
+        feature_dropout: float = 0.0,
     ):
         """
         Args:
@@ -147,9 +153,13 @@ class PoseSelfTraining(nn.Module):
             targets: what the student learns of a kept joint: "hard", the teacher's arg-max
                 cell (the pose loss); "soft", the teacher's whole S x S distribution
                 (:func:`soft_pseudo_loss`, "softmax_ce" heads only).
+            feature_dropout: probability that a channel of a target instance's E_C features is
+                zeroed on the student's side (:meth:`perturb`; 0 = off).
         """
         if targets not in PSEUDO_TARGETS:
             raise ValueError(f"targets must be one of {PSEUDO_TARGETS}, got {targets!r}")
+        if not 0.0 <= feature_dropout < 1.0:
+            raise ValueError(f"feature_dropout must be in [0, 1), got {feature_dropout}")
         super().__init__()
         self.teacher = nn.ModuleDict({k: copy.deepcopy(m) for k, m in student.items()})
         self.teacher.requires_grad_(False)
@@ -161,6 +171,7 @@ class PoseSelfTraining(nn.Module):
         self.flip_teacher = flip_teacher
         self.flip_agreement = flip_agreement
         self.targets = targets
+        self.feature_dropout = feature_dropout
         self.register_buffer("flip_perm", torch.tensor(flip_indices()), persistent=False)
 
     @classmethod
@@ -176,6 +187,7 @@ class PoseSelfTraining(nn.Module):
             "flip_teacher": s.FLIP_TEACHER,
             "flip_agreement": s.FLIP_AGREEMENT,
             "targets": s.TARGETS,
+            "feature_dropout": s.FEATURE_DROPOUT,
         }
 
     @torch.no_grad()
@@ -210,6 +222,14 @@ class PoseSelfTraining(nn.Module):
         else:
             agree = torch.ones(plain.shape[:2], dtype=torch.bool, device=plain.device)
         return (plain + mirrored) / 2, agree
+
+    def perturb(self, feats: torch.Tensor) -> torch.Tensor:
+        """The student's view of ``R x C x H x W`` E_C features of target instances: each
+        channel of each instance zeroed with probability ``feature_dropout``, the others scaled
+        by ``1 / (1 - feature_dropout)`` (``feats`` itself when it is 0)."""
+        if self.feature_dropout == 0:
+            return feats
+        return F.dropout2d(feats, self.feature_dropout, training=True)
 
     def eligible(self, instances: Instances) -> torch.Tensor:
         """``(R,)`` bool: which of one image's target persons may get pseudo-labels (every one
@@ -270,4 +290,5 @@ class PoseSelfTraining(nn.Module):
         return (f"start_iter={self.start_iter}, ema_decay={self.ema_decay}, "
                 f"threshold={self.threshold}, loss_weight={self.loss_weight}, "
                 f"min_visible={self.min_visible}, flip_teacher={self.flip_teacher}, "
-                f"flip_agreement={self.flip_agreement}, targets={self.targets!r}")
+                f"flip_agreement={self.flip_agreement}, targets={self.targets!r}, "
+                f"feature_dropout={self.feature_dropout}")

@@ -62,6 +62,11 @@ _NO_COLOR_JITTER = ["INPUT.CONTRAST", "(1.0, 1.0)", "INPUT.SATURATION", "(1.0, 1
 # The two switches that put target pixels into source images.
 _NO_TARGET_PIXELS = ["INPUT.TARGET_STYLE.PROB", "0.0", "INPUT.OCCLUDERS.PROB", "0.0"]
 _NO_IMAGE_ALIGNMENT = ["MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]
+_NOISE = ["INPUT.NOISE_PROB", "0.5"]
+# No use of target images beyond their boxes and masks: no domain losses, self-training or target
+# pixels in source images.
+_NO_ADAPTATION = (["MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0"] + _NO_IMAGE_ALIGNMENT
+                  + _NO_SELF_TRAINING + _NO_TARGET_PIXELS)
 # The paper's segmentation head: one conv, alpha 0.5 (the synthetic config: 4 convs, alpha 2).
 _PAPER_SEG_HEAD = ["MODEL.OCCPOSE.SEG_HEAD.NUM_CONV", "1", "MODEL.OCCPOSE.SEG_HEAD.LOSS_WEIGHT",
                    "0.5"]
@@ -88,8 +93,7 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
               _TWO_DETECTORS + _PAPER),
     "no_adaptation": ("full without the domain losses, self-training, target-style transfer or "
                       "occluders (no use of target images beyond their boxes and masks)",
-                      _TWO_DETECTORS + ["MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]
-                      + _NO_IMAGE_ALIGNMENT + _NO_SELF_TRAINING + _NO_TARGET_PIXELS),
+                      _TWO_DETECTORS + _NO_ADAPTATION),
     "no_mask_and_predict": ("full without Mask-and-Predict",
                             _TWO_DETECTORS + ["MODEL.OCCPOSE.MASK_AND_PREDICT.RATIO_END", "0.0"]),
     "shared_detector": ("full with one detector for both domains",
@@ -147,6 +151,11 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                            "distribution)",
                            _TWO_DETECTORS + _FLIP_SELF_TRAINING
                            + ["MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft"]),
+    "self_training_dropout": ("self_training_soft with half the channels of the student's target "
+                              "features dropped (the teacher sees them all)",
+                              _TWO_DETECTORS + _FLIP_SELF_TRAINING
+                              + ["MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft",
+                                 "MODEL.OCCPOSE.SELF_TRAINING.FEATURE_DROPOUT", "0.5"]),
     "self_training_soft_plain": ("self_training_soft with the plain EMA teacher (no flipped "
                                  "pass, no agreement check): the cheaper teacher",
                                  _TWO_DETECTORS + _FLIP_SELF_TRAINING
@@ -172,6 +181,11 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                         _TWO_DETECTORS + _PAPER_SEG_HEAD[:2]),
     "seg_loss_05": ("full with the paper's segmentation loss weight 0.5 (4-conv head)",
                     _TWO_DETECTORS + _PAPER_SEG_HEAD[2:]),
+    "noise": ("full + Gaussian sensor noise (sigma 2-8 grey levels) on half the training images "
+              "of both domains",
+              _TWO_DETECTORS + _NOISE),
+    "no_adaptation_noise": ("no_adaptation + the sensor noise of `noise`",
+                            _TWO_DETECTORS + _NO_ADAPTATION + _NOISE),
     "no_color_jitter": ("full without the contrast and saturation jitter",
                         _TWO_DETECTORS + _NO_COLOR_JITTER),
     "grl_03": ("full with the gradient reversal ramped to 0.3 instead of 0.1",

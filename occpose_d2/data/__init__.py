@@ -12,9 +12,15 @@ from . import datasets  # noqa: F401  register the predefined splits
 from .build import TwoDomainLoader, build_two_domain_train_loader, domain_batch_sizes
 from .dataset_mapper import OccPoseDatasetMapper
 from .datasets import DatasetLayoutError
-from .transforms import GaussianBlurTransform, RandomGaussianBlur
+from .transforms import (
+    GaussianBlurTransform,
+    GaussianNoiseTransform,
+    RandomGaussianBlur,
+    RandomGaussianNoise,
+)
 
 __all__ = [
     "TwoDomainLoader", "build_two_domain_train_loader", "domain_batch_sizes",
     "OccPoseDatasetMapper", "DatasetLayoutError", "GaussianBlurTransform", "RandomGaussianBlur",
+    "GaussianNoiseTransform", "RandomGaussianNoise",
 ]

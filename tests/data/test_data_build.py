@@ -12,8 +12,10 @@ from detectron2.data import transforms as T
 from occpose_d2 import add_occpose_config
 from occpose_d2.data import (
     GaussianBlurTransform,
+    GaussianNoiseTransform,
     OccPoseDatasetMapper,
     RandomGaussianBlur,
+    RandomGaussianNoise,
     build_two_domain_train_loader,
     domain_batch_sizes,
 )
@@ -133,6 +135,31 @@ def test_blur_and_brightness_from_config(synthetic_root):
     pts = np.array([[3.0, 4.0]])
     assert np.array_equal(t.apply_coords(pts), pts)
     assert type(RandomGaussianBlur(0.0, (1.0, 2.0)).get_transform(img)).__name__ == "NoOpTransform"
+
+
+def test_sensor_noise_from_config_adds_noise_of_its_sigma_and_keeps_geometry(synthetic_root):
+    cfg = _cfg()
+    assert "RandomGaussianNoise" not in [type(x).__name__ for x in
+                                         OccPoseDatasetMapper(cfg, True).augmentations.augs]
+    cfg.INPUT.NOISE_PROB = 0.5
+    cfg.INPUT.NOISE_SIGMA = (3.0, 5.0)
+    last = OccPoseDatasetMapper(cfg, True).augmentations.augs[-1]
+    assert isinstance(last, RandomGaussianNoise) and last.sigma_range == (3.0, 5.0)
+    img = np.full((64, 64, 3), 128, np.uint8)
+    t = RandomGaussianNoise(1.0, (4.0, 4.0)).get_transform(img)
+    assert isinstance(t, GaussianNoiseTransform) and t.sigma == 4.0
+    out = t.apply_image(img)
+    assert out.dtype == np.uint8 and out.shape == img.shape
+    diff = out.astype(float) - 128
+    assert abs(diff.mean()) < 0.3 and 3.7 < diff.std() < 4.3
+    # The same transform gives the same noise (image and its copy); values stay in [0, 255].
+    assert np.array_equal(t.apply_image(img.copy()), out)
+    assert GaussianNoiseTransform(50.0, 0).apply_image(np.zeros((8, 8), np.uint8)).min() == 0
+    pts = np.array([[3.0, 4.0]])
+    assert np.array_equal(t.apply_coords(pts), pts)
+    assert type(RandomGaussianNoise(0.0, (1.0, 2.0)).get_transform(img)).__name__ == "NoOpTransform"
+    with pytest.raises(ValueError, match="RandomGaussianNoise: bad prob"):
+        RandomGaussianNoise(0.5, (0.0, 2.0))
 
 
 @pytest.mark.parametrize("key, name, message", [

@@ -1,5 +1,7 @@
 """Self-training on target instances: pseudo-labels from EMA-teacher heatmaps."""
 
+import copy
+
 import pytest
 import torch
 from common import build_tiny_model, get_tiny_cfg, make_inputs
@@ -173,3 +175,33 @@ def test_soft_targets_train_the_student_towards_the_teacher_distribution():
     assert loss.item() > 0
     loss.backward()
     assert model.instance_heads.pose_head.predictor.weight.grad.abs().sum() > 0
+
+
+def test_feature_dropout_perturbs_the_student_view_only():
+    model = _self_training_model(start_iter=0)
+    st = model.instance_heads.self_training
+    feats = torch.rand(3, 8, 5, 5) + 0.5
+    assert st.perturb(feats) is feats  # off by default
+    st.feature_dropout = 0.5
+    torch.manual_seed(0)
+    out = st.perturb(feats)
+    per_channel = out.flatten(2)
+    dropped = (per_channel == 0).all(-1)
+    # Whole channels are dropped (about half of them), the others are scaled by 1 / (1 - p).
+    assert 0 < dropped.sum() < dropped.numel()
+    assert torch.allclose(per_channel[~dropped], 2 * feats.flatten(2)[~dropped])
+    # The pseudo-labels come from the intact features: the teacher's kept-joint share does not
+    # depend on the student's dropout, while the student's loss does.
+    model.train()
+    losses = []
+    for p in (0.0, 0.5):
+        run = copy.deepcopy(model)  # the same teacher and student for both
+        run.instance_heads.self_training.feature_dropout = p
+        torch.manual_seed(1)
+        with EventStorage(0) as storage:
+            losses.append(run(make_inputs())["loss_pose_pseudo"].item())
+            assert storage.history("occpose/pseudo_joint_frac").latest() == 1.0
+    assert losses[0] != losses[1]
+    with pytest.raises(ValueError, match="feature_dropout"):
+        PoseSelfTraining(student={}, start_iter=0, ema_decay=0.9, threshold=0.5,
+                         loss_weight=1.0, feature_dropout=1.0)

@@ -30,6 +30,12 @@ def _add_framework_config(cfg: CN) -> None:
     _C.MODEL.OCCPOSE.DETECTOR_TIE.WEIGHT = 0.0
     # Detector parts tied: any of "backbone", "proposal_generator", "roi_heads".
     _C.MODEL.OCCPOSE.DETECTOR_TIE.MODULES = ["backbone"]
+    # Probability per training step that the source images also go through the target detector's
+    # backbone (beyond the paper; in [0, 1], 0 = off, no effect with SHARE_DETECTORS): their
+    # training instances, pooled from it, join the instance heads' batch as source instances, so
+    # the source pose labels train the target backbone too (one more backbone pass of the source
+    # images on those steps).
+    _C.MODEL.OCCPOSE.SOURCE_VIA_TARGET = 0.0
     # Domain whose detector serves an input without a "domain" key at inference: "pe" or "pd".
     _C.MODEL.OCCPOSE.TEST_DOMAIN = DOMAIN_TARGET
     # Train the two detectors only (the paper's pre-training stage): instance heads are skipped.
@@ -452,6 +458,7 @@ def validate_occpose_config(cfg: CN) -> None:
     _check_choice("SOLVER.OPTIMIZER", cfg.SOLVER.OPTIMIZER, OPTIMIZERS)
     _check_ratio("INPUT.BLUR_PROB", cfg.INPUT.BLUR_PROB)
     _check_ratio("INPUT.NOISE_PROB", cfg.INPUT.NOISE_PROB)
+    _check_ratio("MODEL.OCCPOSE.SOURCE_VIA_TARGET", cfg.MODEL.OCCPOSE.SOURCE_VIA_TARGET)
     lo, hi = cfg.INPUT.NOISE_SIGMA
     _check(0 < lo <= hi, "INPUT.NOISE_SIGMA", (lo, hi), "(min, max) with 0 < min <= max")
     for key in ("BRIGHTNESS", "CONTRAST", "SATURATION"):

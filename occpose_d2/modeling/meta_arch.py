@@ -78,6 +78,7 @@ class OccPoseRCNN(nn.Module):
         flip_test: bool = False,
         image_domain_head: Optional[nn.Module] = None,
         pose_nms_thresh: Optional[float] = None,
+        source_via_target: float = 0.0,
     ):
         """
         Args:
@@ -103,6 +104,10 @@ class OccPoseRCNN(nn.Module):
             pose_nms_thresh: at inference on detected boxes, drop a detection whose pose has
                 OKS above it with a higher-scored one's (:func:`~.pose_head.pose_nms`, after
                 rescoring, :func:`~.instance_heads.drop_duplicate_poses`; None: no pose NMS).
+            source_via_target: probability per training step that the source images also go
+                through the target detector's backbone: their chosen instances, pooled from it,
+                join the instance heads' batch as source instances, so the source pose labels
+                reach the target backbone (0 = never; no effect with shared detectors).
         """
         super().__init__()
         if set(detectors.keys()) != set(DOMAINS):
@@ -121,6 +126,7 @@ class OccPoseRCNN(nn.Module):
         self.flip_test = flip_test
         self.image_domain_head = image_domain_head
         self.pose_nms_thresh = pose_nms_thresh
+        self.source_via_target = 0.0 if shared else source_via_target
         if detectors_only:
             instance_heads.requires_grad_(False)
 
@@ -149,6 +155,7 @@ class OccPoseRCNN(nn.Module):
             "image_domain_head": build_image_domain_head(cfg, pe.backbone.output_shape())
             if o.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT > 0 else None,
             "pose_nms_thresh": pose_nms_thresh_from_config(cfg),
+            "source_via_target": o.SOURCE_VIA_TARGET,
         }
 
     @property
@@ -213,6 +220,13 @@ class OccPoseRCNN(nn.Module):
                     if d == DOMAIN_TARGET else torch.zeros_like(x))
             instances.extend(chosen)
             domains.extend([d] * len(chosen))
+            if d == DOMAIN_SOURCE and self._route_source_via_target():
+                x = self._pool_in_target_backbone(inputs, chosen)
+                pooled.append(x)
+                if flip_teacher:
+                    mirrored.append(torch.zeros_like(x))
+                instances.extend(chosen)
+                domains.extend([d] * len(chosen))
         self._add_absent_domain_losses(losses, groups)
         if image_domain:
             # the mean of the two domains' per-location losses: each domain weighs the same
@@ -224,6 +238,19 @@ class OccPoseRCNN(nn.Module):
             losses.update(self.instance_heads(torch.cat(pooled), instances, domains,
                                               x_mirrored=torch.cat(mirrored) if mirrored else None))
         return losses
+
+    def _route_source_via_target(self) -> bool:
+        """Whether this training step also pools the source instances from the target backbone
+        (drawn with probability ``source_via_target`` from torch's global generator)."""
+        return self.source_via_target > 0 and torch.rand(()).item() < self.source_via_target
+
+    def _pool_in_target_backbone(self, inputs: List[dict], chosen: List[Instances]
+                                 ) -> torch.Tensor:
+        """``R x C x P x P`` F_raw of the source instances ``chosen`` (boxes in the source
+        images' network-input frame) pooled from the target detector's backbone features of the
+        same images: the source pose labels then train the target backbone too."""
+        _, _, features = self._backbone_features(DOMAIN_TARGET, inputs)
+        return self.instance_heads.pool(features, [c.proposal_boxes for c in chosen])
 
     def _backbone_features(self, domain: str, inputs: List[dict]):
         """One domain's detector, its preprocessed ``ImageList`` of ``inputs`` and the backbone

@@ -351,3 +351,23 @@ def test_inference_at_ratios_equals_one_inference_per_ratio():
     # the ratios really differ (each got its own masks)
     assert not torch.equal(batched[0][0]["instances"].pred_keypoint_heatmaps,
                            batched[2][0]["instances"].pred_keypoint_heatmaps)
+
+
+@pytest.mark.parametrize("prob", [0.0, 1.0])
+def test_source_via_target_trains_the_target_backbone_with_source_poses(prob):
+    cfg = get_tiny_cfg()
+    cfg.MODEL.OCCPOSE.SHARE_DETECTORS = False
+    cfg.MODEL.OCCPOSE.SOURCE_VIA_TARGET = prob
+    model = build_tiny_model(cfg)
+    counts = []
+    model.instance_heads.register_forward_pre_hook(lambda m, args: counts.append(len(args[0])))
+    losses, _ = _train_step(model, make_inputs(("pe", "pe")))
+    # A source-only step: the target backbone learns only from the routed source instances.
+    grad = sum(p.grad.abs().sum() for p in model.detectors["pd"].backbone.parameters()
+               if p.grad is not None)
+    assert (grad > 0) == (prob == 1.0)
+    assert losses["loss_pose"] > 0
+    # The routed instances join the heads' batch: twice the rows of the two images' persons.
+    assert counts == [8 if prob else 4]
+    # Target detector losses stay those of the (absent) target images.
+    assert losses["loss_cls_pd"].item() == 0.0

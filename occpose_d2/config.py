@@ -119,6 +119,18 @@ def _add_heads_config(cfg: CN) -> None:
     # Backbone feature maps it classifies (equal channels, e.g. FPN levels).
     _C.MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.IN_FEATURES = ["p2", "p3", "p4", "p5"]
 
+    # Pose-level domain classifier (POSE_DOMAIN_HEAD_REGISTRY; beyond the paper, off by default):
+    # tells the domains apart by each instance's predicted heatmaps (output-space alignment),
+    # behind its own gradient-reversal layer, so the pose path learns to give target persons
+    # heatmaps like the source's (sure, anatomically laid out joints). Its reversal strength
+    # follows DOMAIN_HEAD.GRL_*. Needs a "softmax_ce" pose head.
+    _C.MODEL.OCCPOSE.POSE_DOMAIN_HEAD = _sub_head_node("ConvPoseDomainClassifier", 64)
+    # Weight of its loss (>= 0; 0 = off: the classifier is not built, no extra pose pass).
+    _C.MODEL.OCCPOSE.POSE_DOMAIN_HEAD.LOSS_WEIGHT = 0.0
+    # Side of the grid (cells) each joint's heatmap distribution is pooled to before the
+    # classifier (> 0, divides POSE_HEAD.HEATMAP_SIZE).
+    _C.MODEL.OCCPOSE.POSE_DOMAIN_HEAD.GRID = 14
+
     # Context decoder D_C (CONTEXT_DECODER_REGISTRY): F_DI -> features at the segmentation map's
     # resolution (source only); CONV_DIM is its output channels.
     _C.MODEL.OCCPOSE.CONTEXT_DECODER = _sub_head_node("DeconvContextDecoder", 128)
@@ -394,7 +406,7 @@ def validate_occpose_config(cfg: CN) -> None:
            o.COMMON_ENCODER.NUM_CONV, ">= 1")
     _check(o.SEG_HEAD.NUM_CONV >= 1, "MODEL.OCCPOSE.SEG_HEAD.NUM_CONV", o.SEG_HEAD.NUM_CONV,
            ">= 1")
-    for key in ("SEG_HEAD", "DOMAIN_HEAD", "IMAGE_DOMAIN_HEAD", "POSE_HEAD"):
+    for key in ("SEG_HEAD", "DOMAIN_HEAD", "IMAGE_DOMAIN_HEAD", "POSE_DOMAIN_HEAD", "POSE_HEAD"):
         w = o[key].LOSS_WEIGHT
         _check(w >= 0, f"MODEL.OCCPOSE.{key}.LOSS_WEIGHT", w, ">= 0")
     d = o.DOMAIN_HEAD
@@ -406,6 +418,13 @@ def validate_occpose_config(cfg: CN) -> None:
     _check(i.LOSS_WEIGHT == 0 or bool(i.IN_FEATURES),
            "MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.IN_FEATURES", list(i.IN_FEATURES),
            "at least one feature map when LOSS_WEIGHT > 0")
+    pd = o.POSE_DOMAIN_HEAD
+    if pd.LOSS_WEIGHT > 0:
+        _check(pd.GRID > 0 and o.POSE_HEAD.HEATMAP_SIZE % pd.GRID == 0,
+               "MODEL.OCCPOSE.POSE_DOMAIN_HEAD.GRID", pd.GRID,
+               f"a divisor of POSE_HEAD.HEATMAP_SIZE ({o.POSE_HEAD.HEATMAP_SIZE})")
+        _check(o.POSE_HEAD.LOSS_TYPE == "softmax_ce", "MODEL.OCCPOSE.POSE_DOMAIN_HEAD.LOSS_WEIGHT",
+               pd.LOSS_WEIGHT, '0 unless POSE_HEAD.LOSS_TYPE is "softmax_ce"')
     m = o.MASK_AND_PREDICT
     _check_choice("MODEL.OCCPOSE.MASK_AND_PREDICT.MASK_SOURCE", m.MASK_SOURCE, MASK_SOURCES)
     _check(0.0 < m.BLOCK_SIZE <= 1.0, "MODEL.OCCPOSE.MASK_AND_PREDICT.BLOCK_SIZE",

@@ -152,6 +152,7 @@ def test_idempotent_and_leaves_global_defaults_alone(cfg):
         ("INPUT.NOISE_PROB", 1.5, "NOISE_PROB"),
         ("INPUT.NOISE_SIGMA", (0.0, 4.0), "NOISE_SIGMA"),
         ("MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", -1.0, "IMAGE_DOMAIN_HEAD"),
+        ("MODEL.OCCPOSE.POSE_DOMAIN_HEAD.LOSS_WEIGHT", -1.0, "POSE_DOMAIN_HEAD"),
         ("MODEL.OCCPOSE.POSE_HEAD.RESCORE_BY", "oks", "RESCORE_BY"),
         ("MODEL.OCCPOSE.POSE_HEAD.DECODE", "mean", "DECODE"),
         ("MODEL.OCCPOSE.POSE_NMS.OKS_THRESH", 0.0, "OKS_THRESH"),
@@ -168,6 +169,19 @@ def test_soft_pseudo_targets_need_a_softmax_pose_head(cfg):
     cfg.merge_from_list(["MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft",
                          "MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE", "mse"])
     with pytest.raises(ValueError, match="TARGETS"):
+        validate_occpose_config(cfg)
+
+
+def test_pose_domain_head_needs_a_softmax_pose_head_and_a_dividing_grid(cfg):
+    cfg.merge_from_list(["MODEL.OCCPOSE.POSE_DOMAIN_HEAD.LOSS_WEIGHT", 0.5,
+                         "MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE", "softmax_ce"])
+    validate_occpose_config(cfg)
+    cfg.MODEL.OCCPOSE.POSE_DOMAIN_HEAD.GRID = 5  # 56 % 5 != 0
+    with pytest.raises(ValueError, match="POSE_DOMAIN_HEAD.GRID"):
+        validate_occpose_config(cfg)
+    cfg.MODEL.OCCPOSE.POSE_DOMAIN_HEAD.GRID = 14
+    cfg.MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE = "mse"
+    with pytest.raises(ValueError, match="POSE_DOMAIN_HEAD.LOSS_WEIGHT"):
         validate_occpose_config(cfg)
 
 

@@ -36,6 +36,12 @@ from .instance_heads import (
 )
 from .mask_and_predict import MaskAndPredict, random_block_keep
 from .meta_arch import OccPoseRCNN, build_domain_detector_cfg  # register OccPoseRCNN
+from .pose_domain_head import (
+    POSE_DOMAIN_HEAD_REGISTRY,
+    ConvPoseDomainClassifier,
+    build_pose_domain_head,
+    pooled_joint_distributions,
+)
 from .pose_head import (
     POSE_HEAD_REGISTRY,
     BasePoseHead,
@@ -58,6 +64,7 @@ __all__ = [
     "CONTEXT_DECODER_REGISTRY",
     "DOMAIN_HEAD_REGISTRY",
     "IMAGE_DOMAIN_HEAD_REGISTRY",
+    "POSE_DOMAIN_HEAD_REGISTRY",
     "POSE_HEAD_REGISTRY",
     "SEG_HEAD_REGISTRY",
     "BaseDomainHead",
@@ -66,6 +73,7 @@ __all__ = [
     "ConvCommonEncoder",
     "ConvDomainClassifier",
     "ConvImageDomainClassifier",
+    "ConvPoseDomainClassifier",
     "DeconvContextDecoder",
     "DeconvSegHead",
     "EncoderDecoderPoseHead",
@@ -83,6 +91,7 @@ __all__ = [
     "build_domain_detector_cfg",
     "build_domain_head",
     "build_image_domain_head",
+    "build_pose_domain_head",
     "build_pose_head",
     "build_seg_head",
     "decode_expected_oks",
@@ -98,6 +107,7 @@ __all__ = [
     "pose_loss",
     "pose_nms",
     "pose_supervised",
+    "pooled_joint_distributions",
     "random_block_keep",
     "scale_boxes",
     "select_training_instances",

@@ -5,7 +5,9 @@ F_raw (RoIAlign) -> E_C -> F_DI, then
   * GRL -> C -> domain logit (BCE, both domains, weight beta; only with a domain head),
   * D_C -> features x Mask-and-Predict(segmentation map) -> pose encoder-decoder -> 13 heatmaps
     (source instances only: "pe" and fully visible, weight gamma; the oracle's
-    ``POSE_HEAD.SUPERVISE_TARGET`` adds labeled target persons).
+    ``POSE_HEAD.SUPERVISE_TARGET`` adds labeled target persons),
+  * optionally, heatmaps -> GRL -> pose-level domain classifier (both domains; beyond the paper,
+    :mod:`.pose_domain_head`).
 
 The instance RoIs are the boxes grown by ``MODEL.OCCPOSE.ROI_SCALE`` about their centres (1 = the
 boxes themselves, as the paper): every sub-head then sees a margin around the person, and joints
@@ -34,6 +36,7 @@ from .context_decoder import build_context_decoder
 from .domain_head import build_domain_head
 from .grl import GradientReversal
 from .mask_and_predict import MaskAndPredict
+from .pose_domain_head import build_pose_domain_head
 from .pose_head import (
     DECODERS,
     RESCORE_BY,
@@ -158,6 +161,7 @@ class OccPoseInstanceHeads(nn.Module):
         pose_head: nn.Module,
         domain_head: Optional[nn.Module] = None,
         grl_lambda: float = 1.0,
+        pose_domain_head: Optional[nn.Module] = None,
         supervise: str = "fully_visible",
         supervise_target: bool = False,
         self_training: Optional[PoseSelfTraining] = None,
@@ -174,6 +178,8 @@ class OccPoseInstanceHeads(nn.Module):
                 (see their registries); ``domain_head=None`` drops C and its loss.
             mask_and_predict: holds the masking ratio p and applies it.
             grl_lambda: initial gradient-reversal strength (no GRL without a domain head).
+            pose_domain_head: optional pose-level domain classifier on the heatmaps of source
+                (pose-supervised) and target instances, with its own GRL (None: off).
             supervise: "fully_visible" or "labeled" (see :func:`pose_supervised`).
             supervise_target: the oracle's pose loss on target instances with keypoints.
             self_training: EMA teacher + pseudo-pose loss on target instances (None: off).
@@ -193,6 +199,7 @@ class OccPoseInstanceHeads(nn.Module):
         self.seg_head = seg_head
         self.grl = GradientReversal(grl_lambda) if domain_head is not None else None
         self.domain_head = domain_head
+        self.pose_domain_head = pose_domain_head
         self.context_decoder = context_decoder
         self.mask_and_predict = mask_and_predict
         self.pose_head = pose_head
@@ -241,6 +248,10 @@ class OccPoseInstanceHeads(nn.Module):
             "domain_head": build_domain_head(cfg, encoder.output_shape)
             if with_domain_head else None,
             "grl_lambda": o.DOMAIN_HEAD.GRL_LAMBDA,
+            "pose_domain_head": build_pose_domain_head(
+                cfg, ShapeSpec(channels=NUM_KEYPOINTS, height=o.POSE_HEAD.HEATMAP_SIZE,
+                               width=o.POSE_HEAD.HEATMAP_SIZE))
+            if with_domain_head and o.POSE_DOMAIN_HEAD.LOSS_WEIGHT > 0 else None,
             "supervise": o.POSE_HEAD.SUPERVISE,
             "supervise_target": o.POSE_HEAD.SUPERVISE_TARGET,
             "self_training": PoseSelfTraining(cfg, student)
@@ -289,7 +300,8 @@ class OccPoseInstanceHeads(nn.Module):
                 training the self-training flip teacher (rows of target instances are read).
 
         Returns:
-            training: dict with "loss_seg", "loss_pose" (and "loss_domain" with a domain head);
+            training: dict with "loss_seg", "loss_pose" (and "loss_domain" with a domain head,
+            "loss_pose_domain" with a pose-level one, "loss_pose_pseudo" with self-training);
             inference: ``instances`` with ``pred_masks`` (``N x 1 x M x M`` probabilities),
             ``pred_keypoints`` (``N x 13 x 3``), ``pred_keypoint_heatmaps`` (``N x 13 x S x S``),
             ``pred_keypoint_visible`` (``N x 13`` bool); with ``rescore``, ``scores`` times the
@@ -314,9 +326,9 @@ class OccPoseInstanceHeads(nn.Module):
         seg_logits = self.seg_head(feats)
         seg_gt = seg_targets(instances, boxes, seg_logits.shape[-1])
         losses = self.seg_head.losses(seg_logits, seg_gt)
+        labels = cat([torch.full((len(inst),), DOMAIN_LABELS[d], device=x.device)
+                      for inst, d in zip(instances, domains)])
         if self.domain_head is not None:
-            labels = cat([torch.full((len(inst),), DOMAIN_LABELS[d], device=x.device)
-                          for inst, d in zip(instances, domains)])
             logits = self.domain_head(self.grl(feats))
             losses.update(self.domain_head.losses(logits, labels))
 
@@ -331,10 +343,22 @@ class OccPoseInstanceHeads(nn.Module):
             maps = seg_logits.detach().sigmoid()
         heatmaps = self._pose(feats[sup], maps[sup], None, None)
         losses.update(self.pose_head.losses(heatmaps, keypoints[sup], all_boxes[sup]))
+        if self.pose_domain_head is not None:
+            losses.update(self._pose_domain_loss(feats, maps, heatmaps, sup, labels))
         if self.self_training is not None:
             losses.update(self._self_training_loss(x, feats, maps, all_boxes, instances, domains,
                                                    x_mirrored))
         return losses
+
+    def _pose_domain_loss(self, feats, maps, heatmaps, sup, labels) -> Dict[str, torch.Tensor]:
+        """The pose-level domain loss of the source rows among the pose-supervised rows ``sup``
+        (their ``heatmaps``, as the pose loss saw them) and of every target row (one more pose
+        pass, through Mask and Predict); ``labels`` are all rows' domain labels."""
+        from_source = labels[sup] == DOMAIN_LABELS[DOMAIN_SOURCE]
+        target = (labels == DOMAIN_LABELS[DOMAIN_TARGET]).nonzero()[:, 0]
+        both = cat([heatmaps[from_source], self._pose(feats[target], maps[target], None, None)])
+        return self.pose_domain_head.losses(self.pose_domain_head(both),
+                                            cat([labels[sup][from_source], labels[target]]))
 
     def _self_training_loss(self, x, feats, maps, boxes, instances, domains, x_mirrored):
         """EMA step of the teacher, then the pseudo-pose loss of the eligible target instances

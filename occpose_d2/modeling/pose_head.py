@@ -26,6 +26,7 @@ __all__ = [
     "EncoderDecoderPoseHead",
     "build_pose_head",
     "box_cell_coords",
+    "cell_probabilities",
     "gaussian_heatmaps",
     "pose_loss",
     "decode_heatmaps",
@@ -229,7 +230,7 @@ def decode_heatmaps(heatmaps: torch.Tensor, boxes: torch.Tensor, loss_type: str)
     return torch.stack([x, y, score], dim=2)
 
 
-def _cell_probabilities(heatmaps: torch.Tensor) -> torch.Tensor:
+def cell_probabilities(heatmaps: torch.Tensor) -> torch.Tensor:
     """``R x K x S x S`` logits -> each joint's softmax distribution over its ``S x S`` cells
     (without a reshape: the exported graph then runs for R = 0 too)."""
     exp = (heatmaps - heatmaps.amax(dim=(2, 3), keepdim=True)).exp()
@@ -295,7 +296,7 @@ def expected_oks(
     """
     kx, ky = _similarity_kernels(keypoints[:, :, 0:1], keypoints[:, :, 1:2], boxes, areas,
                                  heatmaps.shape[-1])  # R x K x 1 x S
-    similarity = ky @ _cell_probabilities(heatmaps) @ kx.transpose(-1, -2)  # R x K x 1 x 1
+    similarity = ky @ cell_probabilities(heatmaps) @ kx.transpose(-1, -2)  # R x K x 1 x 1
     return similarity[..., 0, 0].mean(dim=1)
 
 
@@ -315,7 +316,7 @@ def expected_similarity_maps(
     # R x 1 x S points, shared by the joints (broadcast, not expanded: traced sizes stay dynamic)
     kx, ky = _similarity_kernels(boxes[:, 0:1, None] + cells * widths,
                                  boxes[:, 1:2, None] + cells * heights, boxes, areas, side)
-    return ky @ _cell_probabilities(heatmaps) @ kx.transpose(-1, -2)
+    return ky @ cell_probabilities(heatmaps) @ kx.transpose(-1, -2)
 
 
 def decode_expected_oks(

@@ -64,6 +64,7 @@ _NO_TARGET_PIXELS = ["INPUT.TARGET_STYLE.PROB", "0.0", "INPUT.OCCLUDERS.PROB", "
 _NO_IMAGE_ALIGNMENT = ["MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]
 _NOISE = ["INPUT.NOISE_PROB", "0.5"]
 _SOURCE_VIA_TARGET = ["MODEL.OCCPOSE.SOURCE_VIA_TARGET", "0.5"]
+_POSE_ALIGNMENT = ["MODEL.OCCPOSE.POSE_DOMAIN_HEAD.LOSS_WEIGHT", "1.0"]
 # No use of target images beyond their boxes and masks: no domain losses, self-training or target
 # pixels in source images.
 _NO_ADAPTATION = (["MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0"] + _NO_IMAGE_ALIGNMENT
@@ -192,6 +193,9 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                           _TWO_DETECTORS + _SOURCE_VIA_TARGET),
     "no_adaptation_source_via_target": ("no_adaptation + the routing of `source_via_target`",
                                         _TWO_DETECTORS + _NO_ADAPTATION + _SOURCE_VIA_TARGET),
+    "pose_alignment": ("full + pose-level adversarial alignment: a domain classifier on every "
+                       "instance's heatmaps (loss weight 1, same GRL ramp as the instance level)",
+                       _TWO_DETECTORS + _POSE_ALIGNMENT),
     "no_color_jitter": ("full without the contrast and saturation jitter",
                         _TWO_DETECTORS + _NO_COLOR_JITTER),
     "grl_03": ("full with the gradient reversal ramped to 0.3 instead of 0.1",

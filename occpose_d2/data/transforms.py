@@ -13,16 +13,9 @@ __all__ = ["GaussianBlurTransform", "RandomGaussianBlur", "GaussianNoiseTransfor
            "RandomGaussianNoise"]
 
 
-class GaussianBlurTransform(Transform):
-    """Blur the image with a Gaussian of standard deviation ``sigma`` (px); geometry unchanged."""
-
-    def __init__(self, sigma: float):
-        super().__init__()
-        self._set_attributes(locals())
-
-    def apply_image(self, img: np.ndarray) -> np.ndarray:
-        """img: (H, W) or (H, W, C), uint8 or float; returns the same shape and dtype."""
-        return cv2.GaussianBlur(img, (0, 0), sigmaX=float(self.sigma), sigmaY=float(self.sigma))
+class _PixelTransform(Transform):
+    """A transform of pixel values only: coordinates and segmentations pass through, and its
+    inverse is the identity (as D2's photometric transforms)."""
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
         return coords
@@ -34,13 +27,30 @@ class GaussianBlurTransform(Transform):
         return NoOpTransform()
 
 
+def _check_prob_and_range(name: str, prob: float, sigma_range: Tuple[float, float]) -> None:
+    """One-line error unless 0 <= prob <= 1 and 0 < min <= max of ``sigma_range``."""
+    if not 0.0 <= prob <= 1.0 or not 0.0 < sigma_range[0] <= sigma_range[1]:
+        raise ValueError(f"{name}: bad prob {prob} / sigma_range {sigma_range}")
+
+
+class GaussianBlurTransform(_PixelTransform):
+    """Blur the image with a Gaussian of standard deviation ``sigma`` (px); geometry unchanged."""
+
+    def __init__(self, sigma: float):
+        super().__init__()
+        self._set_attributes(locals())
+
+    def apply_image(self, img: np.ndarray) -> np.ndarray:
+        """img: (H, W) or (H, W, C), uint8 or float; returns the same shape and dtype."""
+        return cv2.GaussianBlur(img, (0, 0), sigmaX=float(self.sigma), sigmaY=float(self.sigma))
+
+
 class RandomGaussianBlur(T.Augmentation):
     """With probability ``prob``, blur with ``sigma`` drawn uniformly from ``sigma_range`` (px)."""
 
     def __init__(self, prob: float, sigma_range: Tuple[float, float]):
         super().__init__()
-        if not 0.0 <= prob <= 1.0 or not 0.0 < sigma_range[0] <= sigma_range[1]:
-            raise ValueError(f"RandomGaussianBlur: bad prob {prob} / sigma_range {sigma_range}")
+        _check_prob_and_range("RandomGaussianBlur", prob, sigma_range)
         self._init(locals())
 
     def get_transform(self, image: np.ndarray) -> Transform:
@@ -49,7 +59,7 @@ class RandomGaussianBlur(T.Augmentation):
         return GaussianBlurTransform(self._rand_range(*self.sigma_range))
 
 
-class GaussianNoiseTransform(Transform):
+class GaussianNoiseTransform(_PixelTransform):
     """Add zero-mean Gaussian noise of standard deviation ``sigma`` (grey levels of 0-255),
     drawn from a generator seeded with ``seed`` (the same noise for the same image shape), then
     clip to [0, 255]; geometry unchanged."""
@@ -65,15 +75,6 @@ class GaussianNoiseTransform(Transform):
         out = np.clip(img.astype(np.float32) + noise.astype(np.float32), 0.0, 255.0)
         return np.rint(out).astype(img.dtype) if img.dtype == np.uint8 else out.astype(img.dtype)
 
-    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
-        return coords
-
-    def apply_segmentation(self, segmentation: np.ndarray) -> np.ndarray:
-        return segmentation
-
-    def inverse(self) -> Transform:
-        return NoOpTransform()
-
 
 class RandomGaussianNoise(T.Augmentation):
     """With probability ``prob``, add Gaussian noise with ``sigma`` drawn uniformly from
@@ -81,8 +82,7 @@ class RandomGaussianNoise(T.Augmentation):
 
     def __init__(self, prob: float, sigma_range: Tuple[float, float]):
         super().__init__()
-        if not 0.0 <= prob <= 1.0 or not 0.0 < sigma_range[0] <= sigma_range[1]:
-            raise ValueError(f"RandomGaussianNoise: bad prob {prob} / sigma_range {sigma_range}")
+        _check_prob_and_range("RandomGaussianNoise", prob, sigma_range)
         self._init(locals())
 
     def get_transform(self, image: np.ndarray) -> Transform:

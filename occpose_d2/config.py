@@ -131,6 +131,20 @@ def _add_heads_config(cfg: CN) -> None:
     # classifier (> 0, divides POSE_HEAD.HEATMAP_SIZE).
     _C.MODEL.OCCPOSE.POSE_DOMAIN_HEAD.GRID = 14
 
+    # Silhouette coverage on target instances (beyond the paper; off by default): a pose loss
+    # from the visible masks alone. Every visible-mask cell should lie within RADIUS of the
+    # skeleton drawn between the joints' expected positions (occpose_d2/modeling/silhouette.py),
+    # so a misplaced elbow or wrist that leaves an arm's pixels unexplained is pulled towards
+    # them; limbs over no mask pixel cost nothing (they may be occluded). One more pose pass over
+    # the target instances per step. Needs a "softmax_ce" pose head.
+    _C.MODEL.OCCPOSE.SILHOUETTE = CN()
+    # Weight of the loss (>= 0; 0 = off, no extra pose pass).
+    _C.MODEL.OCCPOSE.SILHOUETTE.LOSS_WEIGHT = 0.0
+    # Radius of the tube around each skeleton segment that explains the pixels in it, as a
+    # fraction of the instance box's height (>= 0); limbs here are 0.05-0.08 of a person's
+    # height thick, the torso's half-width about 0.1.
+    _C.MODEL.OCCPOSE.SILHOUETTE.RADIUS = 0.08
+
     # Context decoder D_C (CONTEXT_DECODER_REGISTRY): F_DI -> features at the segmentation map's
     # resolution (source only); CONV_DIM is its output channels.
     _C.MODEL.OCCPOSE.CONTEXT_DECODER = _sub_head_node("DeconvContextDecoder", 128)
@@ -425,6 +439,12 @@ def validate_occpose_config(cfg: CN) -> None:
                f"a divisor of POSE_HEAD.HEATMAP_SIZE ({o.POSE_HEAD.HEATMAP_SIZE})")
         _check(o.POSE_HEAD.LOSS_TYPE == "softmax_ce", "MODEL.OCCPOSE.POSE_DOMAIN_HEAD.LOSS_WEIGHT",
                pd.LOSS_WEIGHT, '0 unless POSE_HEAD.LOSS_TYPE is "softmax_ce"')
+    sil = o.SILHOUETTE
+    _check(sil.LOSS_WEIGHT >= 0, "MODEL.OCCPOSE.SILHOUETTE.LOSS_WEIGHT", sil.LOSS_WEIGHT, ">= 0")
+    _check(sil.RADIUS >= 0, "MODEL.OCCPOSE.SILHOUETTE.RADIUS", sil.RADIUS, ">= 0")
+    _check(sil.LOSS_WEIGHT == 0 or o.POSE_HEAD.LOSS_TYPE == "softmax_ce",
+           "MODEL.OCCPOSE.SILHOUETTE.LOSS_WEIGHT", sil.LOSS_WEIGHT,
+           '0 unless POSE_HEAD.LOSS_TYPE is "softmax_ce"')
     m = o.MASK_AND_PREDICT
     _check_choice("MODEL.OCCPOSE.MASK_AND_PREDICT.MASK_SOURCE", m.MASK_SOURCE, MASK_SOURCES)
     _check(0.0 < m.BLOCK_SIZE <= 1.0, "MODEL.OCCPOSE.MASK_AND_PREDICT.BLOCK_SIZE",

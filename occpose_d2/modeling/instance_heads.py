@@ -7,7 +7,9 @@ F_raw (RoIAlign) -> E_C -> F_DI, then
     (source instances only: "pe" and fully visible, weight gamma; the oracle's
     ``POSE_HEAD.SUPERVISE_TARGET`` adds labeled target persons),
   * optionally, heatmaps -> GRL -> pose-level domain classifier (both domains; beyond the paper,
-    :mod:`.pose_domain_head`).
+    :mod:`.pose_domain_head`),
+  * optionally, target heatmaps -> silhouette coverage against the target's visible masks
+    (beyond the paper, :mod:`.silhouette`).
 
 The instance RoIs are the boxes grown by ``MODEL.OCCPOSE.ROI_SCALE`` about their centres (1 = the
 boxes themselves, as the paper): every sub-head then sees a margin around the person, and joints
@@ -50,6 +52,7 @@ from .pose_head import (
 )
 from .seg_head import build_seg_head, seg_targets
 from .self_training import POSE_PATH, PoseSelfTraining
+from .silhouette import expected_joints, silhouette_coverage_loss
 
 __all__ = ["OccPoseInstanceHeads", "pose_supervised", "keypoints_on_mask", "SUPERVISE_MODES",
            "scale_boxes", "crop_to_inner_boxes", "mirror_boxes", "visible_areas",
@@ -165,6 +168,8 @@ class OccPoseInstanceHeads(nn.Module):
         supervise: str = "fully_visible",
         supervise_target: bool = False,
         self_training: Optional[PoseSelfTraining] = None,
+        silhouette_weight: float = 0.0,
+        silhouette_radius: float = 0.08,
         rescore: bool = False,
         rescore_by: str = "joint_score",
         decode: str = "peak",
@@ -183,6 +188,9 @@ class OccPoseInstanceHeads(nn.Module):
             supervise: "fully_visible" or "labeled" (see :func:`pose_supervised`).
             supervise_target: the oracle's pose loss on target instances with keypoints.
             self_training: EMA teacher + pseudo-pose loss on target instances (None: off).
+            silhouette_weight: weight of the silhouette-coverage loss on target instances
+                (:func:`~.silhouette.silhouette_coverage_loss`; 0: off).
+            silhouette_radius: its tube radius, as a fraction of the box height.
             rescore: at inference, multiply each instance's ``scores`` by a pose-quality factor
                 (pose rescoring; boxes and joints unchanged).
             rescore_by: that factor, one of :data:`RESCORE_BY`: "joint_score" (the mean joint
@@ -206,6 +214,8 @@ class OccPoseInstanceHeads(nn.Module):
         self.supervise = supervise
         self.supervise_target = supervise_target
         self.self_training = self_training
+        self.silhouette_weight = silhouette_weight
+        self.silhouette_radius = silhouette_radius
         if rescore_by not in RESCORE_BY:
             raise ValueError(f"rescore_by must be one of {RESCORE_BY}, got {rescore_by!r}")
         if decode not in DECODERS:
@@ -256,6 +266,8 @@ class OccPoseInstanceHeads(nn.Module):
             "supervise_target": o.POSE_HEAD.SUPERVISE_TARGET,
             "self_training": PoseSelfTraining(cfg, student)
             if o.SELF_TRAINING.ENABLED else None,
+            "silhouette_weight": o.SILHOUETTE.LOSS_WEIGHT,
+            "silhouette_radius": o.SILHOUETTE.RADIUS,
             "rescore": o.POSE_HEAD.RESCORE,
             "rescore_by": o.POSE_HEAD.RESCORE_BY,
             "decode": o.POSE_HEAD.DECODE,
@@ -301,7 +313,8 @@ class OccPoseInstanceHeads(nn.Module):
 
         Returns:
             training: dict with "loss_seg", "loss_pose" (and "loss_domain" with a domain head,
-            "loss_pose_domain" with a pose-level one, "loss_pose_pseudo" with self-training);
+            "loss_pose_domain" with a pose-level one, "loss_pose_pseudo" with self-training,
+            "loss_pose_silhouette" with silhouette coverage);
             inference: ``instances`` with ``pred_masks`` (``N x 1 x M x M`` probabilities),
             ``pred_keypoints`` (``N x 13 x 3``), ``pred_keypoint_heatmaps`` (``N x 13 x S x S``),
             ``pred_keypoint_visible`` (``N x 13`` bool); with ``rescore``, ``scores`` times the
@@ -348,7 +361,19 @@ class OccPoseInstanceHeads(nn.Module):
         if self.self_training is not None:
             losses.update(self._self_training_loss(x, feats, maps, all_boxes, instances, domains,
                                                    x_mirrored))
+        if self.silhouette_weight > 0:
+            losses.update(self._silhouette_loss(feats, maps, seg_gt, all_boxes, labels))
         return losses
+
+    def _silhouette_loss(self, feats, maps, seg_gt, boxes, labels) -> Dict[str, torch.Tensor]:
+        """Silhouette coverage of the target rows: their heatmaps (one more pose pass, through
+        Mask and Predict) against their visible masks ``seg_gt`` (``R x M x M`` over the grown
+        ``boxes``); rows without a visible mask cost nothing."""
+        target = (labels == DOMAIN_LABELS[DOMAIN_TARGET]).nonzero()[:, 0]
+        heatmaps = self._pose(feats[target], maps[target], None, None)
+        loss = silhouette_coverage_loss(expected_joints(heatmaps, boxes[target]), seg_gt[target],
+                                        boxes[target], self.silhouette_radius)
+        return {"loss_pose_silhouette": self.silhouette_weight * loss}
 
     def _pose_domain_loss(self, feats, maps, heatmaps, sup, labels) -> Dict[str, torch.Tensor]:
         """The pose-level domain loss of the source rows among the pose-supervised rows ``sup``

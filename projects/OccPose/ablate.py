@@ -65,6 +65,7 @@ _NO_IMAGE_ALIGNMENT = ["MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]
 _NOISE = ["INPUT.NOISE_PROB", "0.5"]
 _SOURCE_VIA_TARGET = ["MODEL.OCCPOSE.SOURCE_VIA_TARGET", "0.5"]
 _POSE_ALIGNMENT = ["MODEL.OCCPOSE.POSE_DOMAIN_HEAD.LOSS_WEIGHT", "1.0"]
+_SILHOUETTE = ["MODEL.OCCPOSE.SILHOUETTE.LOSS_WEIGHT", "10.0"]
 # No use of target images beyond their boxes and masks: no domain losses, self-training or target
 # pixels in source images.
 _NO_ADAPTATION = (["MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0"] + _NO_IMAGE_ALIGNMENT
@@ -196,6 +197,12 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
     "pose_alignment": ("full + pose-level adversarial alignment: a domain classifier on every "
                        "instance's heatmaps (loss weight 1, same GRL ramp as the instance level)",
                        _TWO_DETECTORS + _POSE_ALIGNMENT),
+    "silhouette": ("full + silhouette coverage: target poses pulled to explain every pixel of "
+                   "their visible masks (loss weight 10, tube radius 0.08 box heights)",
+                   _TWO_DETECTORS + _SILHOUETTE),
+    "no_adaptation_silhouette": ("no_adaptation + silhouette coverage (a use of target masks, "
+                                 "not of target pixels)",
+                                 _TWO_DETECTORS + _NO_ADAPTATION + _SILHOUETTE),
     "no_color_jitter": ("full without the contrast and saturation jitter",
                         _TWO_DETECTORS + _NO_COLOR_JITTER),
     "grl_03": ("full with the gradient reversal ramped to 0.3 instead of 0.1",

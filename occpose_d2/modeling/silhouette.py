@@ -1,0 +1,97 @@
+"""Silhouette coverage: a pose loss that needs only visible masks (beyond the paper;
+``MODEL.OCCPOSE.SILHOUETTE``).
+
+The target domain has no pose labels, but it has instance masks (CityPersons with the Cityscapes
+instance masks; the synthetic "pd" set likewise), and those constrain a pose: a body is a union
+of limbs, so every pixel of a person's *visible* mask lies near the person's skeleton. A pose
+whose elbow or wrist is misplaced leaves the pixels of that arm uncovered. The constraint is
+one-sided: limbs that pass over no mask pixel are not penalised (they may be occluded).
+
+The loss, per target instance: each joint's expected position under its heatmap (the soft
+arg-max of the "softmax_ce" head's cell distribution, differentiable), the skeleton's segments
+between those positions (:data:`SKELETON`), and, for every cell of the visible mask, how far its
+centre lies outside a tube of radius ``radius x box height`` around the nearest segment; the
+loss is the mean of that excess (in box heights) over the mask's cells. Its gradient moves only
+joint positions, towards the visible pixels that no limb explains.
+"""
+
+from typing import Tuple
+
+import torch
+from torch.nn import functional as F
+
+from ..keypoints import KEYPOINT_CONNECTION_RULES, KEYPOINT_NAMES
+from .pose_head import cell_probabilities
+
+__all__ = ["SKELETON", "expected_joints", "segment_distances", "silhouette_coverage_loss"]
+
+# Joint index pairs of the segments that explain a silhouette: the drawing limbs of
+# :data:`~occpose_d2.keypoints.KEYPOINT_CONNECTION_RULES`, plus the torso's two diagonals, so
+# that the middle of the torso is near a segment too.
+SKELETON: Tuple[Tuple[int, int], ...] = tuple(
+    (KEYPOINT_NAMES.index(a), KEYPOINT_NAMES.index(b))
+    for a, b in [(a, b) for a, b, _ in KEYPOINT_CONNECTION_RULES]
+    + [("left_shoulder", "right_hip"), ("right_shoulder", "left_hip")]
+)
+
+
+def expected_joints(heatmaps: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """``R x K x S x S`` logits over ``R x 4`` XYXY boxes (pixels) -> ``R x K x 2`` (x, y) in
+    pixels: each joint's mean position under its softmax cell distribution (cell i's centre at
+    ``x0 + (i + 0.5) w / S``). Differentiable in the logits."""
+    side = heatmaps.shape[-1]
+    probs = cell_probabilities(heatmaps)
+    centres = (torch.arange(side, device=heatmaps.device, dtype=probs.dtype) + 0.5) / side
+    u = (probs.sum(dim=2) * centres).sum(dim=-1)  # R x K, fraction of the box width
+    v = (probs.sum(dim=3) * centres).sum(dim=-1)
+    widths = (boxes[:, 2] - boxes[:, 0])[:, None]
+    heights = (boxes[:, 3] - boxes[:, 1])[:, None]
+    return torch.stack([boxes[:, 0:1] + u * widths, boxes[:, 1:2] + v * heights], dim=-1)
+
+
+def segment_distances(points: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor
+                      ) -> torch.Tensor:
+    """Euclidean distances ``R x P x L`` from ``R x P x 2`` points to ``R x L x 2`` segments
+    (``starts`` to ``ends``; a zero-length segment is its point)."""
+    seg = (ends - starts)[:, None]  # R x 1 x L x 2
+    rel = points[:, :, None] - starts[:, None]  # R x P x L x 2
+    length2 = (seg ** 2).sum(-1).clamp(min=1e-12)
+    t = ((rel * seg).sum(-1) / length2).clamp(0, 1)
+    # sqrt of a clamped square: finite gradients at distance 0
+    return ((rel - t[..., None] * seg) ** 2).sum(-1).clamp(min=1e-12).sqrt()
+
+
+def silhouette_coverage_loss(
+    joints: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor, radius: float
+) -> torch.Tensor:
+    """Mean excess distance of visible pixels outside the skeleton's tube (see the module doc).
+
+    Args:
+        joints: ``R x K x 2`` joint positions in pixels (e.g. :func:`expected_joints`).
+        masks: ``R x M x M`` visible masks (values in [0, 1]) over ``boxes``.
+        boxes: ``R x 4`` XYXY boxes (pixels) the masks cover.
+        radius: the tube's radius, as a fraction of each box's height.
+
+    Returns:
+        scalar: over the instances with a non-empty mask, the mean over their mask cells
+        (weighted by the mask's values) of ``relu(d / h - radius)``, with ``d`` the cell centre's
+        distance to the nearest segment and ``h`` the box height (so the loss is in box heights);
+        a zero that keeps the graph when no mask has a cell.
+    """
+    weights = masks.flatten(1)
+    keep = weights.sum(dim=1) > 0
+    if not keep.any():
+        return joints.sum() * 0.0
+    joints, weights, boxes = joints[keep], weights[keep], boxes[keep]
+    side = masks.shape[-1]
+    centres = (torch.arange(side, device=boxes.device, dtype=joints.dtype) + 0.5) / side
+    widths = (boxes[:, 2] - boxes[:, 0]).clamp(min=1)[:, None]
+    heights = (boxes[:, 3] - boxes[:, 1]).clamp(min=1)[:, None]
+    xs = boxes[:, 0:1] + centres * widths  # R x M
+    ys = boxes[:, 1:2] + centres * heights
+    points = torch.stack([xs[:, None, :].expand(-1, side, -1),
+                          ys[:, :, None].expand(-1, -1, side)], dim=-1).flatten(1, 2)  # row-major
+    a, b = zip(*SKELETON)
+    dist = segment_distances(points, joints[:, list(a)], joints[:, list(b)]).amin(dim=-1)
+    excess = F.relu(dist / heights - radius)  # R x M*M, in box heights
+    return ((excess * weights).sum(dim=1) / weights.sum(dim=1)).mean()

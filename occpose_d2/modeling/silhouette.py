@@ -13,6 +13,11 @@ between those positions (:data:`SKELETON`), and, for every cell of the visible m
 centre lies outside a tube of radius ``radius x box height`` around the nearest segment; the
 loss is the mean of that excess (in box heights) over the mask's cells. Its gradient moves only
 joint positions, towards the visible pixels that no limb explains.
+
+Masks that fill their own bounding rectangle (:data:`RECTANGLE_FILL`) are not silhouettes: real
+CityPersons boxes with no Cityscapes instance to match get their visible box as a rectangle mask
+(``data/datasets/citypersons.py``). Those instances are left out, since a rectangle would pull
+the limbs into its corners.
 """
 
 from typing import Tuple
@@ -23,7 +28,12 @@ from torch.nn import functional as F
 from ..keypoints import KEYPOINT_CONNECTION_RULES, KEYPOINT_NAMES
 from .pose_head import cell_probabilities
 
-__all__ = ["SKELETON", "expected_joints", "segment_distances", "silhouette_coverage_loss"]
+__all__ = ["SKELETON", "RECTANGLE_FILL", "expected_joints", "segment_distances",
+           "rectangular_masks", "silhouette_coverage_loss"]
+
+# A mask whose cells fill at least this share of its bounding rectangle is a box, not a body
+# (a standing person's silhouette fills about half of its box).
+RECTANGLE_FILL = 0.95
 
 # Joint index pairs of the segments that explain a silhouette: the drawing limbs of
 # :data:`~occpose_d2.keypoints.KEYPOINT_CONNECTION_RULES`, plus the torso's two diagonals, so
@@ -61,6 +71,21 @@ def segment_distances(points: torch.Tensor, starts: torch.Tensor, ends: torch.Te
     return ((rel - t[..., None] * seg) ** 2).sum(-1).clamp(min=1e-12).sqrt()
 
 
+def rectangular_masks(masks: torch.Tensor) -> torch.Tensor:
+    """``R`` bool: the ``R x M x M`` mask's cells (>= 0.5) fill at least :data:`RECTANGLE_FILL`
+    of their bounding rectangle (False for an empty mask)."""
+    on = masks >= 0.5
+    cells = torch.arange(masks.shape[-1], device=masks.device)
+
+    def extent(any_on: torch.Tensor) -> torch.Tensor:  # R x M bool -> R cells first..last
+        hit = torch.where(any_on, cells, -1)
+        first = torch.where(any_on, cells, masks.shape[-1]).amin(dim=1)
+        return (hit.amax(dim=1) - first + 1).clamp(min=0)
+
+    box = extent(on.any(dim=2)) * extent(on.any(dim=1))
+    return (box > 0) & (on.sum(dim=(1, 2)) >= RECTANGLE_FILL * box)
+
+
 def silhouette_coverage_loss(
     joints: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor, radius: float
 ) -> torch.Tensor:
@@ -73,13 +98,14 @@ def silhouette_coverage_loss(
         radius: the tube's radius, as a fraction of each box's height.
 
     Returns:
-        scalar: over the instances with a non-empty mask, the mean over their mask cells
+        scalar: over the instances with a non-empty mask that is not a rectangle
+        (:func:`rectangular_masks`), the mean over their mask cells
         (weighted by the mask's values) of ``relu(d / h - radius)``, with ``d`` the cell centre's
         distance to the nearest segment and ``h`` the box height (so the loss is in box heights);
-        a zero that keeps the graph when no mask has a cell.
+        a zero that keeps the graph when no such mask is left.
     """
     weights = masks.flatten(1)
-    keep = weights.sum(dim=1) > 0
+    keep = (weights.sum(dim=1) > 0) & ~rectangular_masks(masks)
     if not keep.any():
         return joints.sum() * 0.0
     joints, weights, boxes = joints[keep], weights[keep], boxes[keep]

@@ -13,6 +13,7 @@ from occpose_d2.keypoints import KEYPOINT_NAMES
 from occpose_d2.modeling.silhouette import (
     SKELETON,
     expected_joints,
+    rectangular_masks,
     segment_distances,
     silhouette_coverage_loss,
 )
@@ -133,3 +134,15 @@ def test_config_rejects_silhouette_without_a_softmax_pose_head():
     cfg.MODEL.OCCPOSE.POSE_HEAD.LOSS_TYPE = "mse"
     with pytest.raises(ValueError, match="SILHOUETTE.LOSS_WEIGHT"):
         validate_occpose_config(cfg)
+
+
+def test_rectangle_masks_are_boxes_not_bodies_and_cost_nothing():
+    rect = torch.zeros(2, 50, 50)
+    rect[0, 10:40, 20:30] = 1.0  # a visible-box fallback mask
+    rect[1] = _mask()[0]  # a silhouette
+    assert rectangular_masks(rect).tolist() == [True, False]
+    assert not rectangular_masks(torch.zeros(1, 50, 50)).any()
+    joints = _joints().expand(2, -1, -1).clone()
+    # far off every pixel of the rectangle, yet only the silhouette counts (and it is explained)
+    boxes = BOX.expand(2, 4)
+    assert silhouette_coverage_loss(joints, rect, boxes, 0.08).item() == pytest.approx(0.0)

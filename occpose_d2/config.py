@@ -420,7 +420,8 @@ def validate_occpose_config(cfg: CN) -> None:
            o.COMMON_ENCODER.NUM_CONV, ">= 1")
     _check(o.SEG_HEAD.NUM_CONV >= 1, "MODEL.OCCPOSE.SEG_HEAD.NUM_CONV", o.SEG_HEAD.NUM_CONV,
            ">= 1")
-    for key in ("SEG_HEAD", "DOMAIN_HEAD", "IMAGE_DOMAIN_HEAD", "POSE_DOMAIN_HEAD", "POSE_HEAD"):
+    for key in ("SEG_HEAD", "DOMAIN_HEAD", "IMAGE_DOMAIN_HEAD", "POSE_DOMAIN_HEAD", "POSE_HEAD",
+                "SILHOUETTE"):
         w = o[key].LOSS_WEIGHT
         _check(w >= 0, f"MODEL.OCCPOSE.{key}.LOSS_WEIGHT", w, ">= 0")
     d = o.DOMAIN_HEAD
@@ -440,7 +441,6 @@ def validate_occpose_config(cfg: CN) -> None:
         _check(o.POSE_HEAD.LOSS_TYPE == "softmax_ce", "MODEL.OCCPOSE.POSE_DOMAIN_HEAD.LOSS_WEIGHT",
                pd.LOSS_WEIGHT, '0 unless POSE_HEAD.LOSS_TYPE is "softmax_ce"')
     sil = o.SILHOUETTE
-    _check(sil.LOSS_WEIGHT >= 0, "MODEL.OCCPOSE.SILHOUETTE.LOSS_WEIGHT", sil.LOSS_WEIGHT, ">= 0")
     _check(sil.RADIUS >= 0, "MODEL.OCCPOSE.SILHOUETTE.RADIUS", sil.RADIUS, ">= 0")
     _check(sil.LOSS_WEIGHT == 0 or o.POSE_HEAD.LOSS_TYPE == "softmax_ce",
            "MODEL.OCCPOSE.SILHOUETTE.LOSS_WEIGHT", sil.LOSS_WEIGHT,

@@ -371,8 +371,9 @@ class OccPoseInstanceHeads(nn.Module):
         ``boxes``); rows without a visible mask cost nothing."""
         target = (labels == DOMAIN_LABELS[DOMAIN_TARGET]).nonzero()[:, 0]
         heatmaps = self._pose(feats[target], maps[target], None, None)
-        loss = silhouette_coverage_loss(expected_joints(heatmaps, boxes[target]), seg_gt[target],
-                                        boxes[target], self.silhouette_radius)
+        boxes = boxes[target]
+        loss = silhouette_coverage_loss(expected_joints(heatmaps, boxes), seg_gt[target], boxes,
+                                        self.silhouette_radius)
         return {"loss_pose_silhouette": self.silhouette_weight * loss}
 
     def _pose_domain_loss(self, feats, maps, heatmaps, sup, labels) -> Dict[str, torch.Tensor]:

@@ -26,6 +26,7 @@ __all__ = [
     "EncoderDecoderPoseHead",
     "build_pose_head",
     "box_cell_coords",
+    "box_cell_centres",
     "cell_probabilities",
     "gaussian_heatmaps",
     "pose_loss",
@@ -81,6 +82,19 @@ def box_cell_coords(
     u = (keypoints[..., 0] - x0) * size / (x1 - x0).clamp(min=1e-6)
     v = (keypoints[..., 1] - y0) * size / (y1 - y0).clamp(min=1e-6)
     return u, v, (u >= 0) & (u <= size) & (v >= 0) & (v <= size)
+
+
+def box_cell_centres(boxes: torch.Tensor, size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Pixel positions of the cell centres of an ``S x S`` grid laid over each ``R x 4`` XYXY box
+    (the inverse of :func:`box_cell_coords` at u = i + 0.5; box sides clamped to >= 1 px).
+
+    Returns:
+        xs, ys: ``R x S`` column and row centres, in the boxes' pixel frame and dtype.
+    """
+    centres = (torch.arange(size, device=boxes.device, dtype=boxes.dtype) + 0.5) / size
+    xs = boxes[:, 0:1] + centres * (boxes[:, 2] - boxes[:, 0]).clamp(min=1)[:, None]
+    ys = boxes[:, 1:2] + centres * (boxes[:, 3] - boxes[:, 1]).clamp(min=1)[:, None]
+    return xs, ys
 
 
 def gaussian_heatmaps(
@@ -262,11 +276,8 @@ def _similarity_kernels(
     Returns:
         x and y kernels, each ``R x K x P x S`` (point, cell column / row).
     """
-    dtype, device = boxes.dtype, boxes.device
-    centres = (torch.arange(side, device=device, dtype=dtype) + 0.5) / side
-    xs = boxes[:, 0:1] + centres * (boxes[:, 2] - boxes[:, 0]).clamp(min=1)[:, None]  # R x S
-    ys = boxes[:, 1:2] + centres * (boxes[:, 3] - boxes[:, 1]).clamp(min=1)[:, None]
-    scale = _oks_scales(areas.to(dtype))[..., None, None]  # R x K x 1 x 1
+    xs, ys = box_cell_centres(boxes, side)  # R x S
+    scale = _oks_scales(areas.to(boxes.dtype))[..., None, None]  # R x K x 1 x 1
     kx = torch.exp(-(points_x[..., None] - xs[:, None, None, :]) ** 2 / scale)
     ky = torch.exp(-(points_y[..., None] - ys[:, None, None, :]) ** 2 / scale)
     return kx, ky
@@ -309,13 +320,9 @@ def expected_similarity_maps(
     for a person of ``areas`` (``R``, px^2) and so differs per joint and per person. Its
     maximum is the placement that maximises the joint's expected OKS."""
     side = heatmaps.shape[-1]
-    dtype, device = boxes.dtype, boxes.device
-    cells = (torch.arange(side, device=device, dtype=dtype) + 0.5) / side
-    widths = (boxes[:, 2] - boxes[:, 0]).clamp(min=1)[:, None, None]
-    heights = (boxes[:, 3] - boxes[:, 1]).clamp(min=1)[:, None, None]
+    xs, ys = box_cell_centres(boxes, side)
     # R x 1 x S points, shared by the joints (broadcast, not expanded: traced sizes stay dynamic)
-    kx, ky = _similarity_kernels(boxes[:, 0:1, None] + cells * widths,
-                                 boxes[:, 1:2, None] + cells * heights, boxes, areas, side)
+    kx, ky = _similarity_kernels(xs[:, None], ys[:, None], boxes, areas, side)
     return ky @ cell_probabilities(heatmaps) @ kx.transpose(-1, -2)
 
 

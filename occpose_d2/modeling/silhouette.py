@@ -26,7 +26,7 @@ import torch
 from torch.nn import functional as F
 
 from ..keypoints import KEYPOINT_CONNECTION_RULES, KEYPOINT_NAMES
-from .pose_head import cell_probabilities
+from .pose_head import box_cell_centres, cell_probabilities
 
 __all__ = ["SKELETON", "RECTANGLE_FILL", "expected_joints", "segment_distances",
            "rectangular_masks", "silhouette_coverage_loss"]
@@ -47,16 +47,13 @@ SKELETON: Tuple[Tuple[int, int], ...] = tuple(
 
 def expected_joints(heatmaps: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     """``R x K x S x S`` logits over ``R x 4`` XYXY boxes (pixels) -> ``R x K x 2`` (x, y) in
-    pixels: each joint's mean position under its softmax cell distribution (cell i's centre at
-    ``x0 + (i + 0.5) w / S``). Differentiable in the logits."""
-    side = heatmaps.shape[-1]
+    pixels: each joint's mean position under its softmax cell distribution, cells at their
+    centres (:func:`~.pose_head.box_cell_centres`). Differentiable in the logits."""
     probs = cell_probabilities(heatmaps)
-    centres = (torch.arange(side, device=heatmaps.device, dtype=probs.dtype) + 0.5) / side
-    u = (probs.sum(dim=2) * centres).sum(dim=-1)  # R x K, fraction of the box width
-    v = (probs.sum(dim=3) * centres).sum(dim=-1)
-    widths = (boxes[:, 2] - boxes[:, 0])[:, None]
-    heights = (boxes[:, 3] - boxes[:, 1])[:, None]
-    return torch.stack([boxes[:, 0:1] + u * widths, boxes[:, 1:2] + v * heights], dim=-1)
+    xs, ys = box_cell_centres(boxes, heatmaps.shape[-1])  # R x S
+    x = (probs.sum(dim=2) * xs[:, None]).sum(dim=-1)  # R x K: column marginals x centres
+    y = (probs.sum(dim=3) * ys[:, None]).sum(dim=-1)
+    return torch.stack([x, y], dim=-1)
 
 
 def segment_distances(points: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor
@@ -110,11 +107,8 @@ def silhouette_coverage_loss(
         return joints.sum() * 0.0
     joints, weights, boxes = joints[keep], weights[keep], boxes[keep]
     side = masks.shape[-1]
-    centres = (torch.arange(side, device=boxes.device, dtype=joints.dtype) + 0.5) / side
-    widths = (boxes[:, 2] - boxes[:, 0]).clamp(min=1)[:, None]
+    xs, ys = box_cell_centres(boxes, side)  # R x M
     heights = (boxes[:, 3] - boxes[:, 1]).clamp(min=1)[:, None]
-    xs = boxes[:, 0:1] + centres * widths  # R x M
-    ys = boxes[:, 1:2] + centres * heights
     points = torch.stack([xs[:, None, :].expand(-1, side, -1),
                           ys[:, :, None].expand(-1, -1, side)], dim=-1).flatten(1, 2)  # row-major
     a, b = zip(*SKELETON)

@@ -299,6 +299,18 @@ def _add_data_config(cfg: CN) -> None:
     _C.INPUT.OCCLUDERS.PROB = 0.0
     # Least fraction of the person's visible mask a patch may leave (in [0, 1]).
     _C.INPUT.OCCLUDERS.MIN_VISIBLE = 0.35
+    # Cross-domain person paste (beyond the paper; occpose_d2/data/person_paste.py): fully
+    # visible source persons, cut out by their masks, pasted into target training images behind
+    # the target's persons (beside a random one, at its size), keeping their pose labels, which
+    # then give pose loss through the target detector. Uses target pixels: part of adaptation.
+    _C.INPUT.PERSON_PASTE = CN()
+    # Probability that a target training image gets pasted persons (in [0, 1]; 0 = off).
+    _C.INPUT.PERSON_PASTE.PROB = 0.0
+    # Most persons pasted into one image (>= 1; 1 to this many, uniformly).
+    _C.INPUT.PERSON_PASTE.MAX_PERSONS = 2
+    # Least fraction of a pasted person's silhouette left visible (in the image, not behind an
+    # annotated person) (in [0, 1]).
+    _C.INPUT.PERSON_PASTE.MIN_VISIBLE = 0.35
     # Target-style colour transfer (beyond the paper; occpose_d2/data/target_style.py): in
     # training, each source person and the source background re-coloured to the Lab colour
     # statistics of a random target training image's persons and background (its masks, or
@@ -509,6 +521,12 @@ def validate_occpose_config(cfg: CN) -> None:
     _check_ratio("INPUT.OCCLUDERS.MIN_VISIBLE", cfg.INPUT.OCCLUDERS.MIN_VISIBLE)
     _check(cfg.INPUT.OCCLUDERS.PROB == 0 or cfg.INPUT.MASK_FORMAT == "bitmask",
            "INPUT.MASK_FORMAT", cfg.INPUT.MASK_FORMAT, "'bitmask' when INPUT.OCCLUDERS.PROB > 0")
+    paste = cfg.INPUT.PERSON_PASTE
+    _check_ratio("INPUT.PERSON_PASTE.PROB", paste.PROB)
+    _check_ratio("INPUT.PERSON_PASTE.MIN_VISIBLE", paste.MIN_VISIBLE)
+    _check(paste.MAX_PERSONS >= 1, "INPUT.PERSON_PASTE.MAX_PERSONS", paste.MAX_PERSONS, ">= 1")
+    _check(paste.PROB == 0 or cfg.INPUT.MASK_FORMAT == "bitmask",
+           "INPUT.MASK_FORMAT", cfg.INPUT.MASK_FORMAT, "'bitmask' when INPUT.PERSON_PASTE.PROB > 0")
     _check_ratio("INPUT.TARGET_STYLE.PROB", cfg.INPUT.TARGET_STYLE.PROB)
     _check(cfg.INPUT.TARGET_STYLE.PROB == 0 or cfg.INPUT.MASK_FORMAT == "bitmask",
            "INPUT.MASK_FORMAT", cfg.INPUT.MASK_FORMAT, "'bitmask' when INPUT.TARGET_STYLE.PROB > 0")

@@ -16,7 +16,9 @@ left/right joints with the 13-joint flip map (``keypoint_hflip_indices``). With
 ``INPUT.OCCLUDERS.PROB > 0``, source images then get copy-paste occluders cut from the target's
 training images (:mod:`.occluders`); before that, with ``INPUT.TARGET_STYLE.PROB > 0``, source
 images may be re-coloured to the colour statistics of a random target training image
-(:mod:`.target_style`).
+(:mod:`.target_style`). With ``INPUT.PERSON_PASTE.PROB > 0``, target images get fully visible
+source persons pasted behind their own persons (:mod:`.person_paste`); only those pasted persons
+carry pose labels (``gt_keypoints``, ``gt_pasted``) in a target image.
 """
 
 from typing import Optional
@@ -32,6 +34,7 @@ from detectron2.structures import Boxes, BoxMode
 from ..domains import DOMAIN_SOURCE, DOMAIN_TARGET
 from ..keypoints import flip_indices
 from .occluders import PatchSampler, paste_occluders
+from .person_paste import SourcePersonBank, paste_source_persons
 from .target_style import TargetStyleBank, apply_target_style
 from .transforms import RandomGaussianBlur, RandomGaussianNoise
 
@@ -45,7 +48,9 @@ class OccPoseDatasetMapper(DatasetMapper):
     def __init__(self, is_train: bool = True, *, keep_target_keypoints: bool = False,
                  occluder_prob: float = 0.0, occluder_min_visible: float = 0.35,
                  occluder_patches: Optional[PatchSampler] = None, target_style_prob: float = 0.0,
-                 target_styles: Optional[TargetStyleBank] = None, **kwargs):
+                 target_styles: Optional[TargetStyleBank] = None, person_paste_prob: float = 0.0,
+                 person_paste_max: int = 2, person_paste_min_visible: float = 0.35,
+                 source_persons: Optional[SourcePersonBank] = None, **kwargs):
         """
         Args:
             is_train, kwargs: as D2's ``DatasetMapper``.
@@ -56,6 +61,9 @@ class OccPoseDatasetMapper(DatasetMapper):
             target_style_prob: probability that a source image is re-coloured to a target style
                 (:func:`.target_style.apply_target_style`; 0 = off).
             target_styles: where the styles come from (needed when ``target_style_prob > 0``).
+            person_paste_prob, person_paste_max, person_paste_min_visible: source persons
+                pasted into target images (:func:`.person_paste.paste_source_persons`; 0 = off).
+            source_persons: the persons pasted (needed when ``person_paste_prob > 0``).
         """
         super().__init__(is_train, **kwargs)
         self.keep_target_keypoints = keep_target_keypoints
@@ -68,6 +76,12 @@ class OccPoseDatasetMapper(DatasetMapper):
             raise ValueError("target_style_prob > 0 needs target_styles")
         self.target_style_prob = target_style_prob
         self.target_styles = target_styles
+        if person_paste_prob > 0 and source_persons is None:
+            raise ValueError("person_paste_prob > 0 needs source_persons")
+        self.person_paste_prob = person_paste_prob
+        self.person_paste_max = person_paste_max
+        self.person_paste_min_visible = person_paste_min_visible
+        self.source_persons = source_persons
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
@@ -92,6 +106,13 @@ class OccPoseDatasetMapper(DatasetMapper):
         if is_train and style.PROB > 0:
             ret["target_style_prob"] = style.PROB
             ret["target_styles"] = TargetStyleBank(target_dicts, cfg.INPUT.FORMAT)
+        paste = cfg.INPUT.PERSON_PASTE
+        if is_train and paste.PROB > 0:
+            source_dicts = [d for name in cfg.DATASETS.TRAIN for d in DatasetCatalog.get(name)]
+            ret["person_paste_prob"] = paste.PROB
+            ret["person_paste_max"] = paste.MAX_PERSONS
+            ret["person_paste_min_visible"] = paste.MIN_VISIBLE
+            ret["source_persons"] = SourcePersonBank(source_dicts, cfg.INPUT.FORMAT)
         if is_train:
             for key, aug in (("BRIGHTNESS", T.RandomBrightness), ("CONTRAST", T.RandomContrast),
                              ("SATURATION", T.RandomSaturation)):
@@ -113,9 +134,17 @@ class OccPoseDatasetMapper(DatasetMapper):
             out = super().__call__(dataset_dict)
         except (OSError, SyntaxError) as e:  # PIL: truncated or not an image
             raise OSError(f"{dataset_dict.get('file_name')}: {e}") from e
-        if not (self.is_train and out.get("domain") == DOMAIN_SOURCE and "instances" in out):
+        if not (self.is_train and "instances" in out):
             return out
         image = out["image"].permute(1, 2, 0).numpy()  # (H, W, C) view of the CHW tensor
+        if out.get("domain") == DOMAIN_TARGET:
+            if self.person_paste_prob > 0 and np.random.uniform() < self.person_paste_prob:
+                out["instances"] = paste_source_persons(
+                    image, out["instances"], self.person_paste_max,
+                    self.person_paste_min_visible, self.source_persons.sample, np.random)
+            return out
+        if out.get("domain") != DOMAIN_SOURCE:
+            return out
         if self.target_style_prob > 0 and np.random.uniform() < self.target_style_prob:
             apply_target_style(image, out["instances"], self.image_format,
                                self.target_styles.sample(np.random), np.random)

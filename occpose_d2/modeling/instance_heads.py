@@ -5,7 +5,8 @@ F_raw (RoIAlign) -> E_C -> F_DI, then
   * GRL -> C -> domain logit (BCE, both domains, weight beta; only with a domain head),
   * D_C -> features x Mask-and-Predict(segmentation map) -> pose encoder-decoder -> 13 heatmaps
     (source instances only: "pe" and fully visible, weight gamma; the oracle's
-    ``POSE_HEAD.SUPERVISE_TARGET`` adds labeled target persons),
+    ``POSE_HEAD.SUPERVISE_TARGET`` adds labeled target persons, ``INPUT.PERSON_PASTE`` source
+    persons pasted into target images),
   * optionally, heatmaps -> GRL -> pose-level domain classifier (both domains; beyond the paper,
     :mod:`.pose_domain_head`),
   * optionally, target heatmaps -> silhouette coverage against the target's visible masks
@@ -66,14 +67,22 @@ def pose_supervised(
     instances: Instances, domain: str, supervise: str, supervise_target: bool = False
 ) -> torch.Tensor:
     """``(R,)`` bool: which instances of one image give pose loss. Never ones without
-    ``gt_keypoints``; target ("pd") ones only with ``supervise_target`` (the oracle), then every
-    one with a labeled joint. Source ones: with ``supervise == "fully_visible"`` only those with
+    ``gt_keypoints``. Target ("pd") ones: with ``supervise_target`` (the oracle) every one with a
+    labeled joint, else only source persons pasted there (``gt_pasted``, ``INPUT.PERSON_PASTE``)
+    with a labeled joint. Source ones: with ``supervise == "fully_visible"`` only those with
     ``gt_fully_visible`` (or, without that field, all joints v = 2); with "labeled" all."""
     device = instances.proposal_boxes.device
-    if (domain == DOMAIN_TARGET and not supervise_target) or not instances.has("gt_keypoints"):
-        return torch.zeros(len(instances), dtype=torch.bool, device=device)
+    none = torch.zeros(len(instances), dtype=torch.bool, device=device)
+    if not instances.has("gt_keypoints"):
+        return none
     vis = instances.gt_keypoints.tensor[..., 2]
-    if supervise == "labeled" or domain == DOMAIN_TARGET:
+    if domain == DOMAIN_TARGET:
+        if supervise_target:
+            return (vis > 0).any(dim=1)
+        if instances.has("gt_pasted"):
+            return instances.gt_pasted.to(device=device, dtype=torch.bool) & (vis > 0).any(dim=1)
+        return none
+    if supervise == "labeled":
         return (vis > 0).any(dim=1)
     if instances.has("gt_fully_visible"):
         return instances.gt_fully_visible.to(device=device, dtype=torch.bool)

@@ -233,8 +233,12 @@ class PoseSelfTraining(nn.Module):
 
     def eligible(self, instances: Instances) -> torch.Tensor:
         """``(R,)`` bool: which of one image's target persons may get pseudo-labels (every one
-        for ``min_visible`` 0: fractions are >= 0)."""
-        return visible_fraction(instances) >= self.min_visible
+        for ``min_visible`` 0: fractions are >= 0; never source persons pasted there, which
+        have labels: ``gt_pasted``)."""
+        ok = visible_fraction(instances) >= self.min_visible
+        if instances.has("gt_pasted"):
+            ok = ok & ~instances.gt_pasted.to(ok.device)
+        return ok
 
     def active(self) -> bool:
         """Whether the pseudo-label loss counts at the current training iteration."""

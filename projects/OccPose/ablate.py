@@ -66,6 +66,7 @@ _NOISE = ["INPUT.NOISE_PROB", "0.5"]
 _SOURCE_VIA_TARGET = ["MODEL.OCCPOSE.SOURCE_VIA_TARGET", "0.5"]
 _POSE_ALIGNMENT = ["MODEL.OCCPOSE.POSE_DOMAIN_HEAD.LOSS_WEIGHT", "1.0"]
 _SILHOUETTE = ["MODEL.OCCPOSE.SILHOUETTE.LOSS_WEIGHT", "10.0"]
+_PERSON_PASTE = ["INPUT.PERSON_PASTE.PROB", "0.5"]
 # No use of target images beyond their boxes and masks: no domain losses, self-training or target
 # pixels in source images.
 _NO_ADAPTATION = (["MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0"] + _NO_IMAGE_ALIGNMENT
@@ -203,6 +204,11 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
     "no_adaptation_silhouette": ("no_adaptation + silhouette coverage (a use of target masks, "
                                  "not of target pixels)",
                                  _TWO_DETECTORS + _NO_ADAPTATION + _SILHOUETTE),
+    "person_paste": ("full + fully visible source persons pasted, with their poses, into half "
+                     "the target images behind the target's persons",
+                     _TWO_DETECTORS + _PERSON_PASTE),
+    "no_adaptation_person_paste": ("no_adaptation + the person paste of `person_paste`",
+                                   _TWO_DETECTORS + _NO_ADAPTATION + _PERSON_PASTE),
     "no_color_jitter": ("full without the contrast and saturation jitter",
                         _TWO_DETECTORS + _NO_COLOR_JITTER),
     "grl_03": ("full with the gradient reversal ramped to 0.3 instead of 0.1",

@@ -192,6 +192,12 @@ def test_pose_supervision_selects_fully_visible_source_instances():
     assert pose_supervised(pe, "pe", "fully_visible", True).tolist() == [True, False]
     pe.remove("gt_fully_visible")  # derived from v == 2 when the field is missing
     assert pose_supervised(pe, "pe", "fully_visible").tolist() == [True, False]
+    # source persons pasted into a target image (INPUT.PERSON_PASTE): only they, when labeled
+    pd.gt_pasted = torch.tensor([False, True])
+    assert pose_supervised(pd, "pd", "fully_visible").tolist() == [False, True]
+    pd.gt_keypoints = Keypoints(pd.gt_keypoints.tensor.clone())
+    pd.gt_keypoints.tensor[1, :, 2] = 0
+    assert pose_supervised(pd, "pd", "labeled").tolist() == [False, False]
 
 
 def test_pose_loss_ignores_target_and_partially_visible_instances():
@@ -229,6 +235,24 @@ def test_oracle_switch_gives_pose_loss_on_target_instances():
     off = loss_pose()
     pd.gt_keypoints.tensor[1, :, :2] -= 7.0
     assert loss_pose() == off
+
+
+def test_pasted_target_persons_give_pose_loss_the_others_none():
+    heads, feats, instances, domains = _heads_and_batch()
+    pd = instances[1]
+    pd.gt_keypoints = Keypoints(torch.rand(2, 13, 3) * 50)
+    pd.gt_keypoints.tensor[:, :, 2] = 2.0
+    pd.gt_pasted = torch.tensor([False, True])
+
+    def loss_pose():
+        with EventStorage():
+            return heads(feats, instances, domains)["loss_pose"].item()
+
+    base = loss_pose()
+    pd.gt_keypoints.tensor[0, :, :2] += 7.0  # a target person of the image: no pose loss
+    assert loss_pose() == base
+    pd.gt_keypoints.tensor[1, :, :2] += 7.0  # the pasted source person
+    assert loss_pose() != base
 
 
 def test_instance_heads_inference_fields():

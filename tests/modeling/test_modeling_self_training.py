@@ -81,6 +81,9 @@ def test_only_persons_visible_enough_get_pseudo_labels():
     assert st.eligible(inst).tolist() == [True, True, True]  # MIN_VISIBLE 0: everyone
     st.min_visible = 0.9
     assert st.eligible(inst).tolist() == [True, False, False]
+    inst.gt_pasted = torch.tensor([True, False, False])  # a pasted source person: labeled
+    assert st.eligible(inst).tolist() == [False, False, False]
+    inst.remove("gt_pasted")
     # In training: a target image whose persons are all less visible gives no pseudo-loss.
     inputs = make_inputs()
     model.train()

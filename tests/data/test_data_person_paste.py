@@ -1,0 +1,205 @@
+"""Cross-domain person paste: where a pasted person goes, what it covers, the labels it brings
+(and those it changes on nobody else), the bank of source persons and the mapper switch (target
+images only, off by default)."""
+
+import numpy as np
+import pytest
+import torch
+from detectron2.config import get_cfg
+from detectron2.data import DatasetCatalog
+from detectron2.structures import BitMasks, Boxes, BoxMode, Instances
+
+from occpose_d2 import add_occpose_config, validate_occpose_config
+from occpose_d2.data import OccPoseDatasetMapper
+from occpose_d2.data.person_paste import SourcePerson, SourcePersonBank, paste_source_persons
+from occpose_d2.keypoints import NUM_KEYPOINTS, flip_indices
+
+H, W = 60, 120
+TARGET_BOX = (50.0, 10.0, 70.0, 50.0)  # one 20 x 40 px target person in the middle
+
+
+def _target(box=TARGET_BOX):
+    """A target image's Instances: one person whose visible mask fills its box."""
+    inst = Instances((H, W))
+    inst.gt_boxes = Boxes(torch.tensor([box]))
+    inst.gt_classes = torch.zeros(1, dtype=torch.int64)
+    mask = torch.zeros(1, H, W, dtype=torch.bool)
+    x0, y0, x1, y1 = (int(v) for v in box)
+    mask[0, y0:y1, x0:x1] = True
+    inst.gt_masks = BitMasks(mask)
+    inst.gt_vis_boxes = Boxes(torch.tensor([box]))
+    return inst
+
+
+def _source_person(value=200):
+    """A 10 x 20 px source person of one grey level, filling its box; joints down its middle
+    column (x = 5), left of it for even joints, all visible."""
+    kp = np.zeros((NUM_KEYPOINTS, 3), np.float32)
+    kp[:, 0] = np.where(np.arange(NUM_KEYPOINTS) % 2 == 0, 3.0, 7.0)
+    kp[:, 1] = np.linspace(1, 19, NUM_KEYPOINTS)
+    kp[:, 2] = 2
+    return SourcePerson(np.full((20, 10, 3), value, np.uint8), np.ones((20, 10), bool), kp)
+
+
+def _paste(target, max_persons=1, min_visible=0.2, seed=0, value=200):
+    image = np.zeros((H, W, 3), np.uint8)
+    out = paste_source_persons(image, target, max_persons, min_visible,
+                               lambda rng: _source_person(value), np.random.RandomState(seed))
+    return image, out
+
+
+def test_mirrored_person_swaps_sides_and_flips_x():
+    person = _source_person()
+    person.image[:, :5] = 10  # left half darker
+    m = person.mirrored()
+    assert (m.image[:, 5:] == 10).all() and (m.image[:, :5] == 200).all()
+    np.testing.assert_allclose(m.keypoints[:, 0], 10 - person.keypoints[flip_indices(), 0])
+    back = m.mirrored()
+    np.testing.assert_array_equal(back.keypoints, person.keypoints)
+    np.testing.assert_array_equal(back.image, person.image)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_pasted_person_goes_behind_the_target_person_with_its_labels(seed):
+    target = _target()
+    image, out = _paste(target, seed=seed)
+    assert len(out) == 2
+    assert out.gt_pasted.tolist() == [False, True]
+    # the target person keeps its box and mask, and gets no pose label
+    assert torch.equal(out.gt_boxes.tensor[0], target.gt_boxes.tensor[0])
+    assert torch.equal(out.gt_masks.tensor[0], target.gt_masks.tensor[0])
+    assert (out.gt_keypoints.tensor[0, :, 2] == 0).all()
+    # the pasted pixels are exactly the pasted person's visible mask, never over the target's
+    painted = torch.from_numpy((image == 200).all(axis=2))
+    assert torch.equal(out.gt_masks.tensor[1], painted)
+    assert painted.any() and not (painted & target.gt_masks.tensor[0]).any()
+    ys, xs = torch.nonzero(painted, as_tuple=True)
+    assert out.gt_vis_boxes.tensor[1].tolist() == [xs.min().item(), ys.min().item(),
+                                                   xs.max().item() + 1, ys.max().item() + 1]
+    # the full-body box holds the visible one, inside the image; height 0.85-1.15 x the anchor's
+    x0, y0, x1, y1 = out.gt_boxes.tensor[1].tolist()
+    vx0, vy0, vx1, vy1 = out.gt_vis_boxes.tensor[1].tolist()
+    assert 0 <= x0 <= vx0 and 0 <= y0 <= vy0 and vx1 <= x1 <= W and vy1 <= y1 <= H
+    # joints: behind the target person -> occluded-but-labeled, outside the image -> unlabeled
+    kp = out.gt_keypoints.tensor[1]
+    inside = (kp[:, 0] >= 0) & (kp[:, 0] <= W) & (kp[:, 1] >= 0) & (kp[:, 1] <= H)
+    xi, yi = kp[:, 0].long().clamp(0, W - 1), kp[:, 1].long().clamp(0, H - 1)
+    behind = target.gt_masks.tensor[0][yi, xi]
+    expected = torch.where(~inside, 0.0, torch.where(behind, 1.0, 2.0))
+    assert torch.equal(kp[:, 2], expected)
+
+
+def test_pasted_person_stands_beside_the_anchor_at_its_size():
+    heights, offsets = [], []
+    for seed in range(30):
+        _, out = _paste(_target(), min_visible=0.0, seed=seed)
+        kp = out.gt_keypoints.tensor[1]
+        # the source person's joints span 18 of its 20 px: its scaled height from its joints
+        heights.append(float(kp[:, 1].max() - kp[:, 1].min()) * 20 / 18)
+        offsets.append(abs(float(kp[:, 0].mean()) - 60.0) / 20.0)  # anchor centre x 60, w 20
+    assert 0.85 * 40 - 1 <= min(heights) and max(heights) <= 1.15 * 40 + 1
+    assert 0.3 - 0.05 <= min(offsets) and max(offsets) <= 1.2 + 0.05
+
+
+def test_nothing_is_pasted_where_everything_is_covered():
+    target = _target(box=(0.0, 0.0, float(W), float(H)))  # a person covering the image
+    image, out = _paste(target, max_persons=3, min_visible=0.01)
+    assert out is target and not out.has("gt_pasted")
+    assert not image.any()
+
+
+def test_later_persons_go_behind_earlier_ones():
+    for seed in range(10):
+        image = np.zeros((H, W, 3), np.uint8)
+        levels_left = [100, 200, 250]
+        out = paste_source_persons(image, _target(), 3, 0.0,
+                                   lambda rng, left=levels_left: _source_person(left.pop()),
+                                   np.random.RandomState(seed))
+        masks = out.gt_masks.tensor
+        # visible masks never overlap, and each is painted with one person's grey level
+        assert (masks.sum(dim=0) <= 1).all()
+        levels = [set(torch.from_numpy(image[..., 0])[m].tolist()) for m in masks[1:]]
+        assert all(len(v) == 1 for v in levels) and len(set.union(*levels)) == len(levels)
+
+
+def test_the_oracle_keeps_its_target_keypoints():
+    target = _target()
+    labels = torch.rand(1, NUM_KEYPOINTS, 3) * 10
+    labels[..., 2] = 2
+    from detectron2.structures import Keypoints
+
+    target.gt_keypoints = Keypoints(labels.clone())
+    _, out = _paste(target)
+    assert torch.equal(out.gt_keypoints.tensor[0], labels[0])
+
+
+def test_bank_cuts_fully_visible_persons_at_their_boxes(synthetic_root):
+    dicts = DatasetCatalog.get("synth_pe_train")
+    bank = SourcePersonBank(dicts, "BGR")
+    wanted = sum(bool(a.get("fully_visible")) for d in dicts for a in d["annotations"])
+    assert len(bank) == wanted > 0
+    record, anno = bank.persons[0]
+    person = bank.cut(0)
+    x0, y0, x1, y1 = BoxMode.convert(list(anno["bbox"]), anno["bbox_mode"], BoxMode.XYXY_ABS)
+    assert person.image.shape[:2] == person.mask.shape
+    assert abs(person.mask.shape[0] - (y1 - y0)) <= 1 and abs(person.mask.shape[1] - (x1 - x0)) <= 1
+    assert person.mask.mean() > 0.3  # a silhouette, not an empty box
+    kp = np.asarray(anno["keypoints"], np.float32).reshape(-1, 3)
+    np.testing.assert_allclose(person.keypoints[:, :2], kp[:, :2] - np.floor([x0, y0]))
+    with pytest.raises(ValueError, match="no fully visible person"):
+        SourcePersonBank([dict(d, annotations=[dict(a, fully_visible=False)
+                                               for a in d["annotations"]]) for d in dicts], "BGR")
+
+
+def _cfg(prob):
+    cfg = get_cfg()
+    add_occpose_config(cfg)
+    cfg.merge_from_file("configs/Base-OccPose.yaml")
+    cfg.DATASETS.TRAIN = ("synth_pe_train",)
+    cfg.DATASETS.TRAIN_TARGET = ("synth_pd_train",)
+    cfg.INPUT.MIN_SIZE_TRAIN = (128,)
+    cfg.INPUT.PERSON_PASTE.PROB = prob
+    return cfg
+
+
+def test_mapper_pastes_into_target_images_only(synthetic_root):
+    on, off = (OccPoseDatasetMapper(_cfg(p), is_train=True) for p in (1.0, 0.0))
+    on.augmentations.augs, off.augmentations.augs = [], []  # no random resize / flip / blur
+    pasted = 0
+    for d in DatasetCatalog.get("synth_pd_train"):
+        np.random.seed(0)
+        a, b = on(dict(d)), off(dict(d))
+        n = len(b["instances"])
+        ia, ib = a["instances"], b["instances"]
+        assert torch.equal(ia.gt_boxes.tensor[:n], ib.gt_boxes.tensor)
+        assert torch.equal(ia.gt_masks.tensor[:n], ib.gt_masks.tensor)
+        if len(ia) > n:
+            pasted += 1
+            # no target pose label leaks: only the pasted persons are labeled
+            assert ia.gt_pasted.tolist() == [False] * n + [True] * (len(ia) - n)
+            assert (ia.gt_keypoints.tensor[:n, :, 2] == 0).all()
+            assert (ia.gt_keypoints.tensor[n:, :, 2] > 0).any(dim=1).all()
+            # pixels change only under the pasted persons' visible masks
+            changed = (a["image"] != b["image"]).any(dim=0)
+            assert (changed <= ia.gt_masks.tensor[n:].any(dim=0)).all()
+    assert pasted >= len(DatasetCatalog.get("synth_pd_train")) // 2
+    src = DatasetCatalog.get("synth_pe_train")[0]
+    np.random.seed(0)
+    a = on(dict(src))
+    np.random.seed(0)
+    assert torch.equal(a["image"], off(dict(src))["image"])
+    assert not a["instances"].has("gt_pasted")
+
+
+def test_config_checks():
+    for key, value, match in (("PROB", 1.5, "PERSON_PASTE.PROB"),
+                              ("MIN_VISIBLE", -0.1, "PERSON_PASTE.MIN_VISIBLE"),
+                              ("MAX_PERSONS", 0, "PERSON_PASTE.MAX_PERSONS")):
+        cfg = _cfg(0.5)
+        cfg.INPUT.PERSON_PASTE[key] = value
+        with pytest.raises(ValueError, match=match):
+            validate_occpose_config(cfg)
+    cfg = _cfg(0.5)
+    cfg.INPUT.MASK_FORMAT = "polygon"
+    with pytest.raises(ValueError, match="INPUT.MASK_FORMAT"):
+        validate_occpose_config(cfg)

@@ -203,11 +203,13 @@ def paste_source_persons(image: np.ndarray, instances: Instances, max_persons: i
         ``instances`` followed by the pasted persons, with ``gt_keypoints`` and ``gt_pasted``
         added (module doc); ``instances`` itself (no new fields) when nothing could be pasted.
     """
-    if not isinstance(instances.gt_masks, BitMasks):
-        raise TypeError("INPUT.PERSON_PASTE needs INPUT.MASK_FORMAT 'bitmask'")
     hw = image.shape[:2]
-    occupied = instances.gt_masks.tensor.any(dim=0).numpy() if len(instances) else np.zeros(
-        hw, bool)
+    if len(instances) == 0:  # (D2 gives an image without persons no gt_masks field)
+        occupied = np.zeros(hw, bool)
+    elif isinstance(instances.gt_masks, BitMasks):
+        occupied = instances.gt_masks.tensor.any(dim=0).numpy()
+    else:
+        raise TypeError("INPUT.PERSON_PASTE needs INPUT.MASK_FORMAT 'bitmask'")
     anchors = instances.gt_boxes.tensor.numpy()
     boxes, masks, keypoints = [], [], []
     for _ in range(rng.randint(1, max_persons + 1)):
@@ -233,7 +235,8 @@ def paste_source_persons(image: np.ndarray, instances: Instances, max_persons: i
 
 def _with_pasted(instances: Instances, boxes: List[np.ndarray], masks: List[np.ndarray],
                  keypoints: List[np.ndarray]) -> Instances:
-    """``instances`` (no pose labels) followed by the pasted persons (module doc)."""
+    """``instances`` (no pose labels) followed by the pasted persons (module doc); the pasted
+    persons alone when ``instances`` is empty."""
     n = len(instances)
     mine = Instances(instances.image_size)
     for name, value in instances.get_fields().items():
@@ -248,10 +251,10 @@ def _with_pasted(instances: Instances, boxes: List[np.ndarray], masks: List[np.n
                  for x, y in zip(xs, ys)]
     pasted = Instances(instances.image_size)
     pasted.gt_boxes = Boxes(torch.as_tensor(np.stack(boxes), dtype=torch.float32))
-    pasted.gt_classes = torch.zeros(len(boxes), dtype=instances.gt_classes.dtype)
+    pasted.gt_classes = torch.zeros(len(boxes), dtype=torch.int64)
     pasted.gt_masks = BitMasks(masks_t)
     if instances.has("gt_vis_boxes"):
         pasted.gt_vis_boxes = Boxes(torch.tensor(vis_boxes, dtype=torch.float32))
     pasted.gt_keypoints = Keypoints(torch.as_tensor(np.stack(keypoints), dtype=torch.float32))
     pasted.gt_pasted = torch.ones(len(boxes), dtype=torch.bool)
-    return Instances.cat([mine, pasted])
+    return Instances.cat([mine, pasted]) if n else pasted

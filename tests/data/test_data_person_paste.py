@@ -108,6 +108,19 @@ def test_nothing_is_pasted_where_everything_is_covered():
     assert not image.any()
 
 
+def test_an_image_without_persons_gets_pasted_persons():
+    empty = Instances((H, W))
+    empty.gt_boxes = Boxes(torch.zeros((0, 4)))
+    empty.gt_classes = torch.zeros(0, dtype=torch.int64)
+    empty.gt_vis_boxes = Boxes(torch.zeros((0, 4)))  # as the mapper gives it: no gt_masks
+    image, out = _paste(empty, max_persons=2, seed=1)
+    assert len(out) >= 1 and out.gt_pasted.all()
+    assert torch.equal(out.gt_masks.tensor.any(dim=0), torch.from_numpy((image == 200).all(2)))
+    # 0.4-0.8 of the image's height tall, feet in its lowest fifth (before clipping)
+    kp = out.gt_keypoints.tensor[0]
+    assert 0.4 * H - 1 <= float(kp[:, 1].max() - kp[:, 1].min()) * 20 / 18 <= 0.8 * H + 1
+
+
 def test_later_persons_go_behind_earlier_ones():
     for seed in range(10):
         image = np.zeros((H, W, 3), np.uint8)

@@ -18,14 +18,27 @@ from occpose_d2 import add_occpose_config
 from occpose_d2.data.synthetic.instances import person_instances
 
 __all__ = [
-    "ASSETS", "BASE_CONFIG", "REPO", "get_tiny_cfg", "build_tiny_model", "make_inputs",
-    "load_project_script",
+    "ASSETS", "BASE_CONFIG", "REPO", "synthetic_mapper_cfg", "get_tiny_cfg", "build_tiny_model",
+    "make_inputs", "load_project_script",
 ]
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE_CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "Base-OccPose.yaml")
 # Third-party sample files (sources and licences in tests/assets/README.md).
 ASSETS = os.path.join(os.path.dirname(__file__), "assets")
+
+
+def synthetic_mapper_cfg(overrides: Sequence = ()) -> CfgNode:
+    """``configs/Base-OccPose.yaml`` training on the synthetic sets (source ``synth_pe_train``,
+    target ``synth_pd_train``, 192 px), then ``overrides`` (D2's ``KEY VALUE`` list)."""
+    cfg = get_cfg()
+    add_occpose_config(cfg)
+    cfg.merge_from_file(BASE_CONFIG)
+    cfg.DATASETS.TRAIN = ("synth_pe_train",)
+    cfg.DATASETS.TRAIN_TARGET = ("synth_pd_train",)
+    cfg.INPUT.MIN_SIZE_TRAIN = (192,)
+    cfg.merge_from_list(list(overrides))
+    return cfg
 
 
 def get_tiny_cfg(meta_arch: str = "OccPoseRCNN") -> CfgNode:

@@ -4,11 +4,11 @@ mapper switch (source images only, off by default)."""
 import numpy as np
 import pytest
 import torch
-from detectron2.config import get_cfg
+from common import synthetic_mapper_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.structures import BitMasks, Boxes, Instances, Keypoints
 
-from occpose_d2 import add_occpose_config, validate_occpose_config
+from occpose_d2 import validate_occpose_config
 from occpose_d2.data import OccPoseDatasetMapper
 from occpose_d2.data.occluders import OCCLUDER_SHAPES, PatchSampler, occluder_mask, paste_occluders
 
@@ -106,14 +106,7 @@ def test_patch_sampler_crops_and_upscales(tmp_path):
 
 
 def _cfg(prob):
-    cfg = get_cfg()
-    add_occpose_config(cfg)
-    cfg.merge_from_file("configs/Base-OccPose.yaml")
-    cfg.DATASETS.TRAIN = ("synth_pe_train",)
-    cfg.DATASETS.TRAIN_TARGET = ("synth_pd_train",)
-    cfg.INPUT.MIN_SIZE_TRAIN = (192,)
-    cfg.INPUT.OCCLUDERS.PROB = prob
-    return cfg
+    return synthetic_mapper_cfg(["INPUT.OCCLUDERS.PROB", prob])
 
 
 def test_mapper_pastes_on_source_images_only(synthetic_root):

@@ -5,11 +5,11 @@ images only, off by default)."""
 import numpy as np
 import pytest
 import torch
-from detectron2.config import get_cfg
+from common import synthetic_mapper_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.structures import BitMasks, Boxes, BoxMode, Instances
 
-from occpose_d2 import add_occpose_config, validate_occpose_config
+from occpose_d2 import validate_occpose_config
 from occpose_d2.data import OccPoseDatasetMapper
 from occpose_d2.data.person_paste import SourcePerson, SourcePersonBank, paste_source_persons
 from occpose_d2.keypoints import NUM_KEYPOINTS, flip_indices
@@ -165,14 +165,7 @@ def test_bank_cuts_fully_visible_persons_at_their_boxes(synthetic_root):
 
 
 def _cfg(prob):
-    cfg = get_cfg()
-    add_occpose_config(cfg)
-    cfg.merge_from_file("configs/Base-OccPose.yaml")
-    cfg.DATASETS.TRAIN = ("synth_pe_train",)
-    cfg.DATASETS.TRAIN_TARGET = ("synth_pd_train",)
-    cfg.INPUT.MIN_SIZE_TRAIN = (128,)
-    cfg.INPUT.PERSON_PASTE.PROB = prob
-    return cfg
+    return synthetic_mapper_cfg(["INPUT.PERSON_PASTE.PROB", prob])
 
 
 def test_mapper_pastes_into_target_images_only(synthetic_root):

@@ -5,12 +5,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from detectron2.config import get_cfg
+from common import synthetic_mapper_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.structures import BitMasks, Instances, PolygonMasks
 from pycocotools import mask as mask_util
 
-from occpose_d2 import add_occpose_config, validate_occpose_config
+from occpose_d2 import validate_occpose_config
 from occpose_d2.data import OccPoseDatasetMapper
 from occpose_d2.data.target_style import (
     MAX_GAIN,
@@ -126,14 +126,7 @@ def test_apply_gives_each_person_a_target_persons_colours():
 
 
 def _cfg(prob):
-    cfg = get_cfg()
-    add_occpose_config(cfg)
-    cfg.merge_from_file("configs/Base-OccPose.yaml")
-    cfg.DATASETS.TRAIN = ("synth_pe_train",)
-    cfg.DATASETS.TRAIN_TARGET = ("synth_pd_train",)
-    cfg.INPUT.MIN_SIZE_TRAIN = (192,)
-    cfg.INPUT.TARGET_STYLE.PROB = prob
-    return cfg
+    return synthetic_mapper_cfg(["INPUT.TARGET_STYLE.PROB", prob])
 
 
 def test_mapper_restyles_source_images_only(synthetic_root):

@@ -209,6 +209,10 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                      _TWO_DETECTORS + _PERSON_PASTE),
     "no_adaptation_person_paste": ("no_adaptation + the person paste of `person_paste`",
                                    _TWO_DETECTORS + _NO_ADAPTATION + _PERSON_PASTE),
+    "person_paste_self_training": ("self_training_soft + the person paste of `person_paste`",
+                                   _TWO_DETECTORS + _FLIP_SELF_TRAINING
+                                   + ["MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft"]
+                                   + _PERSON_PASTE),
     "no_color_jitter": ("full without the contrast and saturation jitter",
                         _TWO_DETECTORS + _NO_COLOR_JITTER),
     "grl_03": ("full with the gradient reversal ramped to 0.3 instead of 0.1",

@@ -8,7 +8,10 @@ nothing), while target pose labels do help (the oracle). What target labels show
 labels do not is the target's scenes as the target detector sees them: persons in groups, half
 behind others, cut by the image border, at the target's sizes. A pasted person brings exact
 source labels into exactly those layouts, through the target detector and the target's
-training stream; no target label is used.
+training stream; no target label is used. It is the instance-level, occlusion-aware form of
+cross-domain mixing (DACS, Tranheden et al., "Domain Adaptation via Cross-domain Mixed
+Sampling", WACV 2021, pastes source pixels with their labels into target images for
+segmentation).
 
 How, per target training image (after its augmentations), with ``prob``: 1 to ``max_persons``
 source persons are drawn (a random fully visible person of a random source training image, its

@@ -5,7 +5,8 @@ Dataset dicts (D2 standard + ours): ``domain`` ("pe" source / "pd" target); anno
 full-body ``bbox``, ``iscrowd`` (1 = ignore region), visible-mask ``segmentation``; source:
 ``keypoints`` (13 x (x, y, v)) and ``fully_visible``; target: ``vis_bbox``, ``vis_ratio``,
 ``cp_class``. Mapped dicts add ``Instances`` with ``gt_fully_visible`` (source) and
-``gt_vis_boxes`` (target); see :mod:`.dataset_mapper`.
+``gt_vis_boxes`` (target), and, for source persons pasted into a target image
+(``INPUT.PERSON_PASTE``), ``gt_keypoints`` and ``gt_pasted``; see :mod:`.dataset_mapper`.
 """
 
 from . import datasets  # noqa: F401  register the predefined splits

@@ -247,17 +247,12 @@ def _with_pasted(instances: Instances, boxes: List[np.ndarray], masks: List[np.n
     if not mine.has("gt_keypoints"):  # (the oracle's target persons keep theirs)
         mine.gt_keypoints = Keypoints(torch.zeros((n, NUM_KEYPOINTS, 3)))
     mine.gt_pasted = torch.zeros(n, dtype=torch.bool)
-    masks_t = torch.from_numpy(np.stack(masks))
-    ys, xs = masks_t.any(dim=2), masks_t.any(dim=1)
-    vis_boxes = [[float(x.nonzero().min()), float(y.nonzero().min()),
-                  float(x.nonzero().max()) + 1, float(y.nonzero().max()) + 1]
-                 for x, y in zip(xs, ys)]
     pasted = Instances(instances.image_size)
     pasted.gt_boxes = Boxes(torch.as_tensor(np.stack(boxes), dtype=torch.float32))
     pasted.gt_classes = torch.zeros(len(boxes), dtype=torch.int64)
-    pasted.gt_masks = BitMasks(masks_t)
+    pasted.gt_masks = BitMasks(torch.from_numpy(np.stack(masks)))
     if instances.has("gt_vis_boxes"):
-        pasted.gt_vis_boxes = Boxes(torch.tensor(vis_boxes, dtype=torch.float32))
+        pasted.gt_vis_boxes = pasted.gt_masks.get_bounding_boxes()
     pasted.gt_keypoints = Keypoints(torch.as_tensor(np.stack(keypoints), dtype=torch.float32))
     pasted.gt_pasted = torch.ones(len(boxes), dtype=torch.bool)
     return Instances.cat([mine, pasted]) if n else pasted

@@ -66,17 +66,20 @@ _NOISE = ["INPUT.NOISE_PROB", "0.5"]
 _SOURCE_VIA_TARGET = ["MODEL.OCCPOSE.SOURCE_VIA_TARGET", "0.5"]
 _POSE_ALIGNMENT = ["MODEL.OCCPOSE.POSE_DOMAIN_HEAD.LOSS_WEIGHT", "1.0"]
 _SILHOUETTE = ["MODEL.OCCPOSE.SILHOUETTE.LOSS_WEIGHT", "10.0"]
+# The synthetic config's person paste (source persons with their poses in target images), on
+# and off.
 _PERSON_PASTE = ["INPUT.PERSON_PASTE.PROB", "0.5"]
-# No use of target images beyond their boxes and masks: no domain losses, self-training or target
-# pixels in source images.
+_NO_PERSON_PASTE = ["INPUT.PERSON_PASTE.PROB", "0.0"]
+# No use of target images beyond their boxes and masks: no domain losses, self-training, target
+# pixels in source images or source persons in target images.
 _NO_ADAPTATION = (["MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0"] + _NO_IMAGE_ALIGNMENT
-                  + _NO_SELF_TRAINING + _NO_TARGET_PIXELS)
+                  + _NO_SELF_TRAINING + _NO_TARGET_PIXELS + _NO_PERSON_PASTE)
 # The paper's segmentation head: one conv, alpha 0.5 (the synthetic config: 4 convs, alpha 2).
 _PAPER_SEG_HEAD = ["MODEL.OCCPOSE.SEG_HEAD.NUM_CONV", "1", "MODEL.OCCPOSE.SEG_HEAD.LOSS_WEIGHT",
                    "0.5"]
 _PAPER = (_PAPER_SEG_HEAD + _NO_TIE + _FULLY_VISIBLE + _NO_RESCORE + _PEAK_DECODE + _NO_FLIP
           + _BOX_NMS_05 + _NO_SELF_TRAINING + _NO_COLOR_JITTER + _NO_TARGET_PIXELS
-          + _NO_IMAGE_ALIGNMENT)
+          + _NO_IMAGE_ALIGNMENT + _NO_PERSON_PASTE)
 # Self-training with the flip teacher. The threshold 0.5 is where the source's pseudo-keypoints
 # are 98% right (scripts/pseudo_label_quality.py on synth_pe_val, BENCHMARKS.md 1.10).
 _FLIP_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True",
@@ -85,27 +88,29 @@ _FLIP_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "True",
                        "MODEL.OCCPOSE.SELF_TRAINING.FLIP_TEACHER", "True",
                        "MODEL.OCCPOSE.SELF_TRAINING.FLIP_AGREEMENT", "2.0"]
 # The variants: name -> (description, config overrides on top of configs/Synthetic/OccPose-Tiny,
-# whose method is `full`: two tied detectors, adaptation, pose loss on all labeled persons, poses
-# placed where their expected OKS is highest and ranked by box score x expected OKS, test box
-# NMS at IoU 0.6, a 4-conv segmentation head with loss weight 2).
+# whose method is `full`: two tied detectors, adaptation with the person paste, pose loss on all
+# labeled persons, poses placed where their expected OKS is highest and ranked by box score x
+# expected OKS, test box NMS at IoU 0.6, a 4-conv segmentation head with loss weight 2).
 VARIANTS: Dict[str, Tuple[str, List[str]]] = {
-    "full": ("two tied detectors + adversarial adaptation + labeled-joint pose loss + expected-OKS "
-             "decoding and rescoring + flip test + test box NMS 0.6 + colour jitter + 4-conv "
-             "segmentation head with loss weight 2",
+    "full": ("two tied detectors + adversarial adaptation + person paste + labeled-joint pose "
+             "loss + expected-OKS decoding and rescoring + flip test + test box NMS 0.6 + colour "
+             "jitter + 4-conv segmentation head with loss weight 2",
              _TWO_DETECTORS),
     "paper": ("two detectors + adversarial adaptation, nothing beyond the paper",
               _TWO_DETECTORS + _PAPER),
-    "no_adaptation": ("full without the domain losses, self-training, target-style transfer or "
-                      "occluders (no use of target images beyond their boxes and masks)",
+    "no_adaptation": ("full without the domain losses, the person paste, self-training, "
+                      "target-style transfer or occluders (no use of target images beyond their "
+                      "boxes and masks)",
                       _TWO_DETECTORS + _NO_ADAPTATION),
     "no_mask_and_predict": ("full without Mask-and-Predict",
                             _TWO_DETECTORS + ["MODEL.OCCPOSE.MASK_AND_PREDICT.RATIO_END", "0.0"]),
     "shared_detector": ("full with one detector for both domains",
                         ["MODEL.OCCPOSE.SHARE_DETECTORS", "True"]),
-    "oracle": ("full + target poses supervised (upper bound; no pseudo-poses where labels are)",
+    "oracle": ("full + target poses supervised, without the person paste (upper bound; no "
+               "pseudo-poses where labels are)",
                _TWO_DETECTORS + ["DATASETS.TRAIN_TARGET", "('synth_pd_train_kp',)",
                                  "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET", "True"]
-               + _NO_SELF_TRAINING),
+               + _NO_SELF_TRAINING + _NO_PERSON_PASTE),
     # Not in the default sweep: one switch at a time on top of `full`.
     "no_tie": ("full without the detector tie", _TWO_DETECTORS + _NO_TIE),
     "fully_visible": ("full with the paper's pose loss on fully visible persons only",
@@ -204,15 +209,11 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
     "no_adaptation_silhouette": ("no_adaptation + silhouette coverage (a use of target masks, "
                                  "not of target pixels)",
                                  _TWO_DETECTORS + _NO_ADAPTATION + _SILHOUETTE),
-    "person_paste": ("full + fully visible source persons pasted, with their poses, into half "
-                     "the target images behind the target's persons",
-                     _TWO_DETECTORS + _PERSON_PASTE),
-    "no_adaptation_person_paste": ("no_adaptation + the person paste of `person_paste`",
+    "no_person_paste": ("full without the person paste (no source persons pasted into target "
+                        "images)",
+                        _TWO_DETECTORS + _NO_PERSON_PASTE),
+    "no_adaptation_person_paste": ("no_adaptation + the person paste of `full`",
                                    _TWO_DETECTORS + _NO_ADAPTATION + _PERSON_PASTE),
-    "person_paste_self_training": ("self_training_soft + the person paste of `person_paste`",
-                                   _TWO_DETECTORS + _FLIP_SELF_TRAINING
-                                   + ["MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft"]
-                                   + _PERSON_PASTE),
     "no_color_jitter": ("full without the contrast and saturation jitter",
                         _TWO_DETECTORS + _NO_COLOR_JITTER),
     "grl_03": ("full with the gradient reversal ramped to 0.3 instead of 0.1",
@@ -241,6 +242,8 @@ METRICS: Dict[str, Tuple[str, Tuple[str, ...]]] = {
     "target_ap": ("target AP", ("synth_pd_val_kp", "keypoints", "AP")),
     "target_occlusion_ap_50": ("target occl. AP@50", ("synth_pd_val_kp", "occlusion_ap", "AP@50%")),
     "target_occlusion_ap_70": ("target occl. AP@70", ("synth_pd_val_kp", "occlusion_ap", "AP@70%")),
+    "target_ap_matched_boxes": ("target AP, own detected box",
+                                ("synth_pd_val_kp", "visibility_ap", "AP_matched_boxes")),
     "target_ap_gt_boxes": ("target AP, GT boxes",
                            ("synth_pd_val_kp", "visibility_ap", "AP_gt_boxes")),
     "target_ap_gt_masks": ("target AP, GT boxes + masks",

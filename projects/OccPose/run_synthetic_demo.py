@@ -143,6 +143,9 @@ def describe_variant(cfg: CfgNode) -> str:
         parts.append(f"target-style colour transfer (p = {cfg.INPUT.TARGET_STYLE.PROB:g})")
     if cfg.INPUT.OCCLUDERS.PROB > 0:
         parts.append(f"copy-paste occluders (p = {cfg.INPUT.OCCLUDERS.PROB:g})")
+    if cfg.INPUT.PERSON_PASTE.PROB > 0:
+        parts.append(f"source persons pasted into target images (p = "
+                     f"{cfg.INPUT.PERSON_PASTE.PROB:g})")
     st = o.SELF_TRAINING
     if st.ENABLED:
         teacher = "flip teacher" if st.FLIP_TEACHER else "EMA teacher"
@@ -194,6 +197,8 @@ def summary_table(results: dict, cfg, minutes: float) -> str:
          _get(results, "synth_pd_val_kp", "keypoints", "AP")),
         ("target val box AP", _get(results, "synth_pd_val_kp", "bbox", "AP")),
         ("target val mask AP", _get(results, "synth_pd_val_kp", "segm", "AP")),
+        ("target val AP, each person's detected box",
+         _get(results, "synth_pd_val_kp", "visibility_ap", "AP_matched_boxes")),
         ("target val AP, ground-truth boxes",
          _get(results, "synth_pd_val_kp", "visibility_ap", "AP_gt_boxes")),
         ("target val AP, ground-truth boxes and visible masks",
@@ -202,7 +207,8 @@ def summary_table(results: dict, cfg, minutes: float) -> str:
          _get(results, "synth_pd_val_kp", "visibility_ap", "AP_oracle_ranking")),
     ]
     for name, label, _, _ in VISIBILITY_SUBSETS:
-        for boxes, suffix in (("detected", ""), ("ground-truth", "gt_boxes_")):
+        for boxes, suffix in (("detected", ""), ("each person's detected", "matched_boxes_"),
+                              ("ground-truth", "gt_boxes_")):
             rows.append((f"target val AP, {label}, {boxes} boxes",
                          _get(results, "synth_pd_val_kp", "visibility_ap", f"AP_{suffix}{name}")))
     for domain, name in (("source", "synth_pe_val"), ("target", "synth_pd_val_kp")):

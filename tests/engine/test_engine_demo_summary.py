@@ -17,12 +17,12 @@ def test_variant_is_named(demo):
     assert demo.describe_variant(cfg) == (
         "two detectors tied (w = 1); adversarial adaptation on; Mask-and-Predict on (ratio up "
         "to 0.5); 4-conv segmentation head (loss weight 2); pose loss on labeled source "
-        "persons; colour jitter (contrast 0.6-1.4, "
-        "saturation 0.4-1.4); poses ranked by box score x expected OKS; joints placed where "
-        "their expected OKS is highest; flip test; test box NMS at IoU 0.6")
+        "persons; colour jitter (contrast 0.6-1.4, saturation 0.4-1.4); source persons pasted "
+        "into target images (p = 0.5); poses ranked by box score x expected OKS; joints placed "
+        "where their expected OKS is highest; flip test; test box NMS at IoU 0.6")
     cfg = get_occpose_cfg(demo.CONFIG, [
         "MODEL.OCCPOSE.POSE_HEAD.RESCORE", "False", "MODEL.OCCPOSE.POSE_HEAD.DECODE", "peak",
-        "INPUT.OCCLUDERS.PROB", "0.5",
+        "INPUT.OCCLUDERS.PROB", "0.5", "INPUT.PERSON_PASTE.PROB", "0.0",
         "INPUT.TARGET_STYLE.PROB", "0.25",
         "MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST", "False", "INPUT.CONTRAST", "(1.0, 1.0)",
         "INPUT.SATURATION", "(1.0, 1.0)",
@@ -49,12 +49,14 @@ def test_variant_is_named(demo):
 
 def test_summary_shows_gt_box_and_visibility_ap(demo):
     vis = {"AP": 33.0, "AP_gt_boxes": 39.6, "AP_gt_boxes_gt_masks": 45.2,
-           "AP_oracle_ranking": 36.1, "AP_vis_lt_065": 2.35, "AP_gt_boxes_vis_lt_065": 3.6}
+           "AP_oracle_ranking": 36.1, "AP_matched_boxes": 35.2, "AP_vis_lt_065": 2.35,
+           "AP_gt_boxes_vis_lt_065": 3.6}
     results = {"synth_pe_val": {"keypoints": {"AP": 66.0}},
                "synth_pd_val_kp": {"keypoints": {"AP": 33.0}, "visibility_ap": vis}}
     text = demo.summary_table(results, get_occpose_cfg(demo.CONFIG), 1.0)
     assert text.startswith("Variant: two detectors tied (w = 1);")
     assert "| target val AP, ground-truth boxes | 39.60 |" in text
+    assert "| target val AP, each person's detected box | 35.20 |" in text
     assert "| target val AP, ground-truth boxes and visible masks | 45.20 |" in text
     assert "| target val AP, detections ranked by true OKS | 36.10 |" in text
     assert "| target val AP, visible < 0.65, detected boxes | 2.35 |" in text

@@ -8,7 +8,7 @@ detector's features into F_raw and fed to :class:`OccPoseInstanceHeads`.
 """
 
 import copy
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from detectron2.config import configurable
@@ -29,19 +29,28 @@ from .instance_heads import (
 )
 from .sampling import select_training_instances
 
-__all__ = ["OccPoseRCNN", "build_domain_detector_cfg", "DETECTOR_LOSS_NAMES", "DETECTOR_PARTS"]
+__all__ = ["OccPoseRCNN", "build_domain_detector_cfg", "detector_loss_names", "DETECTOR_PARTS"]
 
 # The sub-modules of a detector (a D2 GeneralizedRCNN) that MODEL.OCCPOSE.DETECTOR_TIE can tie.
 DETECTOR_PARTS = ("backbone", "proposal_generator", "roi_heads")
 
-# Losses of one domain's detector (D2's RPN and StandardROIHeads box head); in training each gets
-# the domain's suffix, e.g. "loss_cls_pd".
-DETECTOR_LOSS_NAMES = ("loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg")
+
+
+def detector_loss_names(detector: nn.Module) -> Tuple[str, ...]:
+    """The training losses of one domain's detector (a D2 GeneralizedRCNN): the RPN's and the box
+    head's, one box-head pair per stage (``_stage<k>``) for D2's ``CascadeROIHeads``. In training
+    each gets the domain's suffix, e.g. "loss_cls_pd"."""
+    box = ("loss_cls", "loss_box_reg")
+    stages = getattr(detector.roi_heads, "num_cascade_stages", None)
+    if stages is not None:
+        box = tuple(f"{name}_stage{k}" for k in range(stages) for name in box)
+    return ("loss_rpn_cls", "loss_rpn_loc") + box
 
 
 def build_domain_detector_cfg(cfg):
     """A clone of ``cfg`` describing one box-only Faster R-CNN (GeneralizedRCNN, no masks or
-    keypoints, StandardROIHeads when the ROI heads were ours). ``cfg`` is left untouched."""
+    keypoints; its ROI heads are ``MODEL.ROI_HEADS.NAME``, e.g. D2's StandardROIHeads or
+    CascadeROIHeads, and StandardROIHeads when they were ours). ``cfg`` is left untouched."""
     det_cfg = cfg.clone()
     det_cfg.defrost()
     det_cfg.MODEL.META_ARCHITECTURE = "GeneralizedRCNN"
@@ -271,13 +280,14 @@ class OccPoseRCNN(nn.Module):
         return total
 
     def _add_absent_domain_losses(self, losses: Dict[str, torch.Tensor], groups) -> None:
-        """Zero :data:`DETECTOR_LOSS_NAMES` losses for a domain without images in this batch,
+        """Zero :func:`detector_loss_names` losses for a domain without images in this batch,
         tied to all of its detector's parameters so DDP sees every parameter take part."""
         for d in DOMAINS:
             if groups[d]:
                 continue
             zero = sum(p.sum() for p in self.detectors[d].parameters() if p.requires_grad) * 0.0
-            losses.update({f"{name}_{d}": zero for name in DETECTOR_LOSS_NAMES})
+            names = detector_loss_names(self.detectors[d])
+            losses.update({f"{name}_{d}": zero for name in names})
 
     def inference(
         self,

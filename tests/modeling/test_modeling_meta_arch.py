@@ -371,3 +371,29 @@ def test_source_via_target_trains_the_target_backbone_with_source_poses(prob):
     assert counts == [8 if prob else 4]
     # Target detector losses stay those of the (absent) target images.
     assert losses["loss_cls_pd"].item() == 0.0
+
+
+def test_cascade_detectors_train_and_detect():
+    """D2's CascadeROIHeads as both domains' box heads (MODEL.ROI_HEADS.NAME): three stages of
+    box losses per domain, zeros for a domain without images (every parameter still takes
+    part), and detections with poses at inference."""
+    cfg = get_tiny_cfg()
+    cfg.MODEL.ROI_HEADS.NAME = "CascadeROIHeads"
+    cfg.MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG = True
+    model = build_tiny_model(cfg)
+    stage_keys = {f"{k}_stage{s}" for k in ("loss_cls", "loss_box_reg") for s in range(3)}
+    detector_keys = {f"{k}_{d}" for k in stage_keys | {"loss_rpn_cls", "loss_rpn_loc"}
+                     for d in ("pe", "pd")}
+    losses, _ = _train_step(model, make_inputs(("pe", "pd")))
+    assert set(losses) == detector_keys | {"loss_seg", "loss_domain", "loss_pose"}
+    assert all(torch.isfinite(v) for v in losses.values())
+    losses, _ = _train_step(model, make_inputs(("pe", "pe")))
+    assert set(losses) >= detector_keys
+    assert all(losses[f"{k}_pd"].item() == 0.0 for k in stage_keys)
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing
+    model.eval()
+    with torch.no_grad():
+        out = model(make_inputs(("pd",)))[0]["instances"]
+    assert out.has("pred_boxes") and out.has("pred_keypoints")
+    assert out.pred_keypoints.shape[1:] == (13, 3)

@@ -32,6 +32,7 @@ def test_config_tree_is_complete():
         "occpose_rcnn_X_101_32x8d_FPN_1x.yaml",
         "occpose_rcnn_VGG_19_FPN_1x.yaml",
         "Synthetic/OccPose-Tiny.yaml",
+        "Synthetic/OccPose-Tiny-Cascade.yaml",
         "quick_schedules/occpose_tiny_instant_test.yaml",
     } <= names
 

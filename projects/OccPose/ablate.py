@@ -59,6 +59,9 @@ _NO_FLIP = ["MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST", "False"]
 _BOX_NMS_05 = ["MODEL.ROI_HEADS.NMS_THRESH_TEST", "0.5"]  # D2's default
 _NO_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "False"]
 _NO_COLOR_JITTER = ["INPUT.CONTRAST", "(1.0, 1.0)", "INPUT.SATURATION", "(1.0, 1.0)"]
+# D2's Cascade R-CNN box heads in both detectors (configs/Synthetic/OccPose-Tiny-Cascade.yaml).
+_CASCADE = ["MODEL.ROI_HEADS.NAME", "CascadeROIHeads",
+            "MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG", "True"]
 # The two switches that put target pixels into source images.
 _NO_TARGET_PIXELS = ["INPUT.TARGET_STYLE.PROB", "0.0", "INPUT.OCCLUDERS.PROB", "0.0"]
 _NO_IMAGE_ALIGNMENT = ["MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]
@@ -74,6 +77,10 @@ _NO_PERSON_PASTE = ["INPUT.PERSON_PASTE.PROB", "0.0"]
 # pixels in source images or source persons in target images.
 _NO_ADAPTATION = (["MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0"] + _NO_IMAGE_ALIGNMENT
                   + _NO_SELF_TRAINING + _NO_TARGET_PIXELS + _NO_PERSON_PASTE)
+# Target poses supervised on every labeled target person (the upper bound), without the paste.
+_ORACLE = (["DATASETS.TRAIN_TARGET", "('synth_pd_train_kp',)",
+            "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET", "True"]
+           + _NO_SELF_TRAINING + _NO_PERSON_PASTE)
 # The paper's segmentation head: one conv, alpha 0.5 (the synthetic config: 4 convs, alpha 2).
 _PAPER_SEG_HEAD = ["MODEL.OCCPOSE.SEG_HEAD.NUM_CONV", "1", "MODEL.OCCPOSE.SEG_HEAD.LOSS_WEIGHT",
                    "0.5"]
@@ -108,9 +115,7 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                         ["MODEL.OCCPOSE.SHARE_DETECTORS", "True"]),
     "oracle": ("full + target poses supervised, without the person paste (upper bound; no "
                "pseudo-poses where labels are)",
-               _TWO_DETECTORS + ["DATASETS.TRAIN_TARGET", "('synth_pd_train_kp',)",
-                                 "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET", "True"]
-               + _NO_SELF_TRAINING + _NO_PERSON_PASTE),
+               _TWO_DETECTORS + _ORACLE),
     # Not in the default sweep: one switch at a time on top of `full`.
     "no_tie": ("full without the detector tie", _TWO_DETECTORS + _NO_TIE),
     "fully_visible": ("full with the paper's pose loss on fully visible persons only",
@@ -214,6 +219,13 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                         _TWO_DETECTORS + _NO_PERSON_PASTE),
     "no_adaptation_person_paste": ("no_adaptation + the person paste of `full`",
                                    _TWO_DETECTORS + _NO_ADAPTATION + _PERSON_PASTE),
+    "cascade": ("full with D2's Cascade R-CNN box heads (IoU 0.5 / 0.6 / 0.7) in both detectors "
+                "(configs/Synthetic/OccPose-Tiny-Cascade.yaml)",
+                _TWO_DETECTORS + _CASCADE),
+    "no_adaptation_cascade": ("no_adaptation with the box heads of `cascade`",
+                              _TWO_DETECTORS + _NO_ADAPTATION + _CASCADE),
+    "oracle_cascade": ("oracle with the box heads of `cascade`",
+                       _TWO_DETECTORS + _ORACLE + _CASCADE),
     "no_color_jitter": ("full without the contrast and saturation jitter",
                         _TWO_DETECTORS + _NO_COLOR_JITTER),
     "grl_03": ("full with the gradient reversal ramped to 0.3 instead of 0.1",

@@ -40,6 +40,8 @@ logger = logging.getLogger("occpose_d2.demo")
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config-file", default=CONFIG, metavar="FILE",
+                        help="a synthetic config (default: configs/Synthetic/OccPose-Tiny.yaml)")
     parser.add_argument("--output", default=os.path.join(REPO, "output", "demo"))
     parser.add_argument("--num-figures", type=int, default=6)
     parser.add_argument("--num-train", type=int, default=800, help="synthetic images per domain")
@@ -62,8 +64,9 @@ def ensure_data(args) -> None:
 
 
 def setup(args):
-    cfg = get_occpose_cfg(CONFIG, ["OUTPUT_DIR", args.output] + args.opts)
-    default_occpose_setup(cfg, argparse.Namespace(config_file=CONFIG, eval_only=False, opts=[]))
+    cfg = get_occpose_cfg(args.config_file, ["OUTPUT_DIR", args.output] + args.opts)
+    default_occpose_setup(cfg, argparse.Namespace(config_file=args.config_file, eval_only=False,
+                                                  opts=[]))
     return cfg
 
 
@@ -120,10 +123,11 @@ def describe_variant(cfg: CfgNode) -> str:
     detectors = "shared detector" if o.SHARE_DETECTORS else "two detectors (the paper)"
     if not o.SHARE_DETECTORS and o.DETECTOR_TIE.WEIGHT > 0:
         detectors = f"two detectors tied (w = {o.DETECTOR_TIE.WEIGHT:g})"
-    parts = [
-        detectors,
-        "adversarial adaptation " + ("on" if o.DOMAIN_HEAD.LOSS_WEIGHT > 0 else "off"),
-    ]
+    parts = [detectors]
+    if cfg.MODEL.ROI_HEADS.NAME == "CascadeROIHeads":
+        ious = "/".join(f"{t:g}" for t in cfg.MODEL.ROI_BOX_CASCADE_HEAD.IOUS)
+        parts.append(f"Cascade R-CNN box heads (IoU {ious})")
+    parts.append("adversarial adaptation " + ("on" if o.DOMAIN_HEAD.LOSS_WEIGHT > 0 else "off"))
     if o.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT > 0:
         parts.append(f"image-level alignment (w = {o.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT:g})")
     parts.append(f"Mask-and-Predict on (ratio up to {ratio:g})" if ratio > 0

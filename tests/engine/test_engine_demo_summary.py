@@ -1,5 +1,6 @@
 """run_synthetic_demo.py's summary: it names the variant and shows where target AP is lost."""
 
+import os
 
 import pytest
 from common import load_project_script
@@ -26,7 +27,7 @@ def test_variant_is_named(demo):
         "INPUT.TARGET_STYLE.PROB", "0.25",
         "MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST", "False", "INPUT.CONTRAST", "(1.0, 1.0)",
         "INPUT.SATURATION", "(1.0, 1.0)",
-        "MODEL.OCCPOSE.ROI_SCALE", "1.25",
+        "MODEL.OCCPOSE.ROI_SCALE", "1.25", "MODEL.ROI_HEADS.NAME", "CascadeROIHeads",
         "MODEL.OCCPOSE.DETECTOR_TIE.WEIGHT", "0.0", "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE",
         "fully_visible", "MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0",
         "MODEL.OCCPOSE.MASK_AND_PREDICT.RATIO_END", "0.0", "MODEL.OCCPOSE.DETECTORS_ONLY", "True",
@@ -37,7 +38,8 @@ def test_variant_is_named(demo):
         "MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "0.5",
         "MODEL.ROI_HEADS.NMS_THRESH_TEST", "0.7", "MODEL.OCCPOSE.POSE_NMS.ENABLED", "True"])
     assert demo.describe_variant(cfg) == (
-        "two detectors (the paper); adversarial adaptation off; image-level alignment "
+        "two detectors (the paper); Cascade R-CNN box heads (IoU 0.5/0.6/0.7); adversarial "
+        "adaptation off; image-level alignment "
         "(w = 0.5); Mask-and-Predict off; 4-conv segmentation head (loss weight 2); "
         "target-style colour transfer (p = 0.25); copy-paste occluders (p = 0.5); "
         "self-training from iteration 500 (flip teacher with peaks agreeing within 2 cells, "
@@ -68,3 +70,13 @@ def test_the_papers_segmentation_head_is_not_named(demo):
     cfg = get_occpose_cfg(demo.CONFIG, ["MODEL.OCCPOSE.SEG_HEAD.NUM_CONV", "1",
                                         "MODEL.OCCPOSE.SEG_HEAD.LOSS_WEIGHT", "0.5"])
     assert "segmentation head" not in demo.describe_variant(cfg)
+
+
+def test_config_file_option_trains_another_synthetic_config(demo, tmp_path):
+    cascade = os.path.join(os.path.dirname(demo.CONFIG), "OccPose-Tiny-Cascade.yaml")
+    cfg = demo.setup(demo.parse_args(["--config-file", cascade, "--output", str(tmp_path),
+                                      "SOLVER.MAX_ITER", "7"]))
+    assert cfg.MODEL.ROI_HEADS.NAME == "CascadeROIHeads"
+    assert cfg.INPUT.PERSON_PASTE.PROB == 0.5  # the rest is OccPose-Tiny.yaml's
+    assert cfg.SOLVER.MAX_ITER == 7 and cfg.OUTPUT_DIR == str(tmp_path)
+    assert "Cascade R-CNN box heads" in demo.describe_variant(cfg)

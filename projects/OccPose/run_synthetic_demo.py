@@ -2,13 +2,15 @@
 """The main job (``make demo``): the whole method on the synthetic two-domain set, on CPU.
 
 1. generates the synthetic set under ``$DETECTRON2_DATASETS/synthetic`` if it is missing;
-2. trains ``configs/Synthetic/OccPose-Tiny.yaml`` (resuming if an earlier run was cut short);
+2. trains ``configs/Synthetic/OccPose-Tiny.yaml`` (or ``--config-file``, e.g. the cascade
+   variant ``OccPose-Tiny-Cascade.yaml``), resuming if an earlier run was cut short;
 3. evaluates: 13-kp AP on source val and on target val (held-out keypoints), the occlusion
    table (paper Table 2) and the miss rate on the synthetic target;
 4. draws a handful of target val images in the paper's Fig. 3 convention;
 5. prints one summary table (also saved as ``summary.md``): the variant it ran (detectors,
    adaptation, Mask-and-Predict, any beyond-paper switch on), source / target AP, target AP with
-   ground-truth boxes and by visible fraction, occlusion AP, miss rate.
+   each person's own detected box and ground-truth boxes and by visible fraction, occlusion
+   AP, miss rate.
 """
 
 import argparse

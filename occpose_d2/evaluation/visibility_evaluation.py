@@ -65,6 +65,29 @@ VISIBILITY_SUBSETS: Tuple[Tuple[str, str, str, Callable[[Dict[str, Any]], bool]]
 MATCH_IOU = 0.5
 
 
+def _given_instances(image_size: Tuple[int, int], boxes: torch.Tensor) -> Instances:
+    """``R x 4`` XYXY boxes (original image pixels) as the ``detected_instances`` of one input
+    of ``OccPoseRCNN.inference``: score 1, class 0."""
+    given = Instances(image_size)
+    given.pred_boxes = Boxes(boxes)
+    given.scores = torch.ones(len(boxes), device=boxes.device)
+    given.pred_classes = torch.zeros(len(boxes), dtype=torch.int64, device=boxes.device)
+    return given
+
+
+def _matched_boxes(output: Dict[str, Any], persons: torch.Tensor) -> Tuple[torch.Tensor, List[int]]:
+    """For the ``P x 4`` XYXY boxes of an image's persons, the detected box of ``output``
+    (``instances.pred_boxes``, same frame) that overlaps each most, where that IoU is >=
+    :data:`MATCH_IOU`: ``M x 4`` boxes (on the persons' device) and the M persons' indices."""
+    inst = output.get("instances")
+    if inst is None or not inst.has("pred_boxes") or len(inst) == 0:
+        return persons.new_zeros((0, 4)), []
+    detected = inst.pred_boxes.tensor.detach().to(persons.device, torch.float32)
+    best_iou, best = pairwise_iou(Boxes(persons), Boxes(detected)).max(dim=1)
+    keep = (best_iou >= MATCH_IOU).nonzero().flatten()
+    return detected[best[keep]], keep.tolist()
+
+
 def _persons(d: Dict[str, Any]) -> List[Dict[str, Any]]:
     return [a for a in d.get("annotations", []) if a.get("keypoints")]
 
@@ -167,20 +190,23 @@ class VisibilityEvaluator(DatasetEvaluator):
             if not boxes:
                 continue
             given_subsets = [r["subsets"] for r in self._gt_records[first:] if not r["iscrowd"]]
-            dev = self._device()
-            given = Instances((inp.get("height", gt["height"]), inp.get("width", gt["width"])))
-            given.pred_boxes = Boxes(torch.tensor(boxes, dtype=torch.float32, device=dev))
-            given.scores = torch.ones(len(boxes), device=dev)
-            given.pred_classes = torch.zeros(len(boxes), dtype=torch.int64, device=dev)
-            self._gt_box_records += self._given_box_poses(inp, given, given_subsets)
-            self._matched_records += self._matched_box_poses(inp, out, given, given_subsets)
+            size = (inp.get("height", gt["height"]), inp.get("width", gt["width"]))
+            gt_boxes = torch.tensor(boxes, dtype=torch.float32, device=self._device())
+            matched, persons_matched = _matched_boxes(out, gt_boxes)
+            # the true and the matched boxes in one call (each box's pose is its own)
+            records = self._given_box_poses(
+                inp, _given_instances(size, torch.cat([gt_boxes, matched])),
+                given_subsets + [given_subsets[i] for i in persons_matched])
+            self._gt_box_records += records[:len(boxes)]
+            self._matched_records += records[len(boxes):]
             if self._with_masks:
                 # D2's conversion of polygons / RLE to BitMasks (keypoints left out: it would
                 # read them as transformed ones)
                 persons = [{k: v for k, v in a.items() if k != "keypoints"}
                            for a in gt["anns"] if not a.get("iscrowd", 0)]
+                given = _given_instances(size, gt_boxes)
                 given.gt_masks = utils.annotations_to_instances(
-                    persons, given.image_size, mask_format="bitmask").gt_masks
+                    persons, size, mask_format="bitmask").gt_masks
                 self._gt_mask_records += self._given_box_poses(inp, given, given_subsets)
 
     def _given_box_poses(self, inp, given: Instances, subsets: List[List[str]]) -> List[dict]:
@@ -198,25 +224,6 @@ class VisibilityEvaluator(DatasetEvaluator):
         return [{"image_id": inp["image_id"], "category_id": 1,
                  "keypoints": k.reshape(-1).tolist(), "score": float(k[:, 2].mean()),
                  "subsets": subs} for k, subs in zip(kps, subsets)]
-
-    def _matched_box_poses(self, inp, output: Dict[str, Any], gt: Instances,
-                           subsets: List[List[str]]) -> List[dict]:
-        """Poses for the ``gt`` persons of one input, each predicted on the detected box of
-        ``output`` that overlaps it most (IoU >= :data:`MATCH_IOU`; persons without one get
-        none), scored and tagged as in :meth:`_given_box_poses`."""
-        inst = output.get("instances")
-        if inst is None or not inst.has("pred_boxes") or len(inst) == 0:
-            return []
-        detected = inst.pred_boxes.tensor.detach().to(gt.pred_boxes.device, torch.float32)
-        best_iou, best = pairwise_iou(gt.pred_boxes, Boxes(detected)).max(dim=1)
-        keep = (best_iou >= MATCH_IOU).nonzero().flatten()
-        if len(keep) == 0:
-            return []
-        given = Instances(gt.image_size)
-        given.pred_boxes = Boxes(detected[best[keep]])
-        given.scores = torch.ones(len(keep), device=detected.device)
-        given.pred_classes = torch.zeros(len(keep), dtype=torch.int64, device=detected.device)
-        return self._given_box_poses(inp, given, [subsets[int(i)] for i in keep])
 
     def _gather(self):
         records = (self._gt_records, self._dt_records, self._gt_box_records,

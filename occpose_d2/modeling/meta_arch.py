@@ -35,7 +35,6 @@ __all__ = ["OccPoseRCNN", "build_domain_detector_cfg", "detector_loss_names", "D
 DETECTOR_PARTS = ("backbone", "proposal_generator", "roi_heads")
 
 
-
 def detector_loss_names(detector: nn.Module) -> Tuple[str, ...]:
     """The training losses of one domain's detector (a D2 GeneralizedRCNN): the RPN's and the box
     head's, one box-head pair per stage (``_stage<k>``) for D2's ``CascadeROIHeads``. In training

@@ -311,6 +311,11 @@ def _add_data_config(cfg: CN) -> None:
     # Least fraction of a pasted person's silhouette left visible (in the image, not behind an
     # annotated person) (in [0, 1]).
     _C.INPUT.PERSON_PASTE.MIN_VISIBLE = 0.35
+    # Probability that each pasted person also gets a copy-paste occluder (a patch of another
+    # target training image in one of the shapes of occpose_d2/data/occluders.py, leaving at least
+    # INPUT.OCCLUDERS.MIN_VISIBLE of its visible mask), so that labeled persons also stand behind
+    # the target's cars, poles and bushes, not only behind its persons (in [0, 1]; 0 = off).
+    _C.INPUT.PERSON_PASTE.OCCLUDER_PROB = 0.0
     # Target-style colour transfer (beyond the paper; occpose_d2/data/target_style.py): in
     # training, each source person and the source background re-coloured to the Lab colour
     # statistics of a random target training image's persons and background (its masks, or
@@ -524,6 +529,7 @@ def validate_occpose_config(cfg: CN) -> None:
     paste = cfg.INPUT.PERSON_PASTE
     _check_ratio("INPUT.PERSON_PASTE.PROB", paste.PROB)
     _check_ratio("INPUT.PERSON_PASTE.MIN_VISIBLE", paste.MIN_VISIBLE)
+    _check_ratio("INPUT.PERSON_PASTE.OCCLUDER_PROB", paste.OCCLUDER_PROB)
     _check(paste.MAX_PERSONS >= 1, "INPUT.PERSON_PASTE.MAX_PERSONS", paste.MAX_PERSONS, ">= 1")
     _check(paste.PROB == 0 or cfg.INPUT.MASK_FORMAT == "bitmask",
            "INPUT.MASK_FORMAT", cfg.INPUT.MASK_FORMAT, "'bitmask' when INPUT.PERSON_PASTE.PROB > 0")

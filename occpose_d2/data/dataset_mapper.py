@@ -18,7 +18,9 @@ training images (:mod:`.occluders`); before that, with ``INPUT.TARGET_STYLE.PROB
 images may be re-coloured to the colour statistics of a random target training image
 (:mod:`.target_style`). With ``INPUT.PERSON_PASTE.PROB > 0``, target images get fully visible
 source persons pasted behind their own persons (:mod:`.person_paste`); only those pasted persons
-carry pose labels (``gt_keypoints``, ``gt_pasted``) in a target image.
+carry pose labels (``gt_keypoints``, ``gt_pasted``) in a target image; with
+``INPUT.PERSON_PASTE.OCCLUDER_PROB > 0`` each pasted person may then get a copy-paste occluder
+of its own (:mod:`.occluders`).
 """
 
 from typing import Optional
@@ -50,7 +52,8 @@ class OccPoseDatasetMapper(DatasetMapper):
                  occluder_patches: Optional[PatchSampler] = None, target_style_prob: float = 0.0,
                  target_styles: Optional[TargetStyleBank] = None, person_paste_prob: float = 0.0,
                  person_paste_max: int = 2, person_paste_min_visible: float = 0.35,
-                 source_persons: Optional[SourcePersonBank] = None, **kwargs):
+                 source_persons: Optional[SourcePersonBank] = None,
+                 paste_occluder_prob: float = 0.0, **kwargs):
         """
         Args:
             is_train, kwargs: as D2's ``DatasetMapper``.
@@ -64,11 +67,14 @@ class OccPoseDatasetMapper(DatasetMapper):
             person_paste_prob, person_paste_max, person_paste_min_visible: source persons
                 pasted into target images (:func:`.person_paste.paste_source_persons`; 0 = off).
             source_persons: the persons pasted (needed when ``person_paste_prob > 0``).
+            paste_occluder_prob: probability that each pasted person also gets a copy-paste
+                occluder (content from ``occluder_patches``, least visible fraction
+                ``occluder_min_visible``; 0 = off).
         """
         super().__init__(is_train, **kwargs)
         self.keep_target_keypoints = keep_target_keypoints
-        if occluder_prob > 0 and occluder_patches is None:
-            raise ValueError("occluder_prob > 0 needs occluder_patches")
+        if (occluder_prob > 0 or paste_occluder_prob > 0) and occluder_patches is None:
+            raise ValueError("occluder_prob > 0 or paste_occluder_prob > 0 needs occluder_patches")
         self.occluder_prob = occluder_prob
         self.occluder_min_visible = occluder_min_visible
         self.occluder_patches = occluder_patches
@@ -82,6 +88,7 @@ class OccPoseDatasetMapper(DatasetMapper):
         self.person_paste_max = person_paste_max
         self.person_paste_min_visible = person_paste_min_visible
         self.source_persons = source_persons
+        self.paste_occluder_prob = paste_occluder_prob
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
@@ -94,11 +101,12 @@ class OccPoseDatasetMapper(DatasetMapper):
             else flip_indices()
         )
         ret["recompute_boxes"] = False
-        occ, style = cfg.INPUT.OCCLUDERS, cfg.INPUT.TARGET_STYLE
-        if is_train and (occ.PROB > 0 or style.PROB > 0):
+        occ, style, paste = cfg.INPUT.OCCLUDERS, cfg.INPUT.TARGET_STYLE, cfg.INPUT.PERSON_PASTE
+        paste_occluders = paste.PROB > 0 and paste.OCCLUDER_PROB > 0
+        if is_train and (occ.PROB > 0 or style.PROB > 0 or paste_occluders):
             names = cfg.DATASETS.TRAIN_TARGET or cfg.DATASETS.TRAIN
             target_dicts = [d for name in names for d in DatasetCatalog.get(name)]
-        if is_train and occ.PROB > 0:
+        if is_train and (occ.PROB > 0 or paste_occluders):
             files = [d["file_name"] for d in target_dicts]
             ret["occluder_prob"] = occ.PROB
             ret["occluder_min_visible"] = occ.MIN_VISIBLE
@@ -106,13 +114,13 @@ class OccPoseDatasetMapper(DatasetMapper):
         if is_train and style.PROB > 0:
             ret["target_style_prob"] = style.PROB
             ret["target_styles"] = TargetStyleBank(target_dicts, cfg.INPUT.FORMAT)
-        paste = cfg.INPUT.PERSON_PASTE
         if is_train and paste.PROB > 0:
             source_dicts = [d for name in cfg.DATASETS.TRAIN for d in DatasetCatalog.get(name)]
             ret["person_paste_prob"] = paste.PROB
             ret["person_paste_max"] = paste.MAX_PERSONS
             ret["person_paste_min_visible"] = paste.MIN_VISIBLE
             ret["source_persons"] = SourcePersonBank(source_dicts, cfg.INPUT.FORMAT)
+            ret["paste_occluder_prob"] = paste.OCCLUDER_PROB
         if is_train:
             for key, aug in (("BRIGHTNESS", T.RandomBrightness), ("CONTRAST", T.RandomContrast),
                              ("SATURATION", T.RandomSaturation)):
@@ -142,6 +150,10 @@ class OccPoseDatasetMapper(DatasetMapper):
                 out["instances"] = paste_source_persons(
                     image, out["instances"], self.person_paste_max,
                     self.person_paste_min_visible, self.source_persons.sample, np.random)
+                if self.paste_occluder_prob > 0 and out["instances"].has("gt_pasted"):
+                    paste_occluders(image, out["instances"], self.paste_occluder_prob,
+                                    self.occluder_min_visible, self.occluder_patches, np.random,
+                                    aims=out["instances"].gt_pasted)
             return out
         if out.get("domain") != DOMAIN_SOURCE:
             return out

@@ -14,7 +14,13 @@ What changes for every person under a pasted patch (not only the one it was aime
 - ``gt_boxes``: unchanged (full-body, amodal boxes);
 - ``gt_fully_visible``: unchanged. It says that all the person's joints are labeled from a full
   view, which a pasted patch does not change: such persons still give the paper's pose loss
-  (``POSE_HEAD.SUPERVISE fully_visible``) and Mask-and-Predict on top.
+  (``POSE_HEAD.SUPERVISE fully_visible``) and Mask-and-Predict on top;
+- ``gt_vis_boxes`` (target images): the bounding box of what is left of the mask.
+
+The same patches also serve the source persons pasted into target images
+(``INPUT.PERSON_PASTE.OCCLUDER_PROB``, :mod:`.person_paste`): there they are aimed at the pasted
+persons, which otherwise are occluded only by the target's annotated persons and the image
+border, so that labeled persons also stand behind the target's cars, poles and bushes.
 
 Patch shapes, relative to the person's full-body box (w x h px): ``bottom`` (a car or a wall:
 the lowest 25-55% of the box, 1-2 box widths wide), ``side`` (a person or a pole beside it: 25-60%
@@ -113,29 +119,35 @@ class PatchSampler:
 
 
 def paste_occluders(image: np.ndarray, instances: Instances, prob: float, min_visible: float,
-                    patches: Callable[..., np.ndarray], rng) -> int:
-    """Paste occluders over the fully visible persons of one training image, in place.
+                    patches: Callable[..., np.ndarray], rng,
+                    aims: Optional[torch.Tensor] = None) -> int:
+    """Paste occluders over the aimed persons of one training image, in place.
 
     Args:
         image: (H, W, C) uint8, the augmented training image (changed in place).
-        instances: its ``Instances`` with ``gt_boxes``, ``gt_masks`` (``BitMasks``),
-            ``gt_keypoints`` and ``gt_fully_visible`` (changed in place, see the module doc).
-        prob: probability that each fully visible person gets a patch, in [0, 1].
+        instances: its ``Instances`` with ``gt_boxes``, ``gt_masks`` (``BitMasks``) and
+            ``gt_keypoints`` (changed in place, see the module doc; ``gt_vis_boxes``, where
+            present, follows the masks).
+        prob: probability that each aimed person gets a patch, in [0, 1].
         min_visible: least fraction of the aimed person's visible mask a paste may leave.
         patches: ``patches(rng, height, width)`` -> (height, width, C) uint8 image content.
         rng: ``np.random`` or a ``np.random.RandomState``.
+        aims: (N,) bool, the persons patches are aimed at; default ``gt_fully_visible`` (the
+            source's fully visible persons; none without that field).
 
     Returns:
         the number of patches pasted.
     """
-    if prob <= 0 or len(instances) == 0 or not instances.has("gt_fully_visible"):
+    if aims is None:
+        aims = instances.gt_fully_visible if instances.has("gt_fully_visible") else None
+    if prob <= 0 or len(instances) == 0 or aims is None:
         return 0
     if not isinstance(instances.gt_masks, BitMasks):
         raise TypeError("INPUT.OCCLUDERS needs INPUT.MASK_FORMAT 'bitmask'")
     masks = instances.gt_masks.tensor  # (N, H, W) bool
     boxes = instances.gt_boxes.tensor.numpy()
     pasted = 0
-    for i in np.nonzero(instances.gt_fully_visible.numpy())[0]:
+    for i in np.nonzero(aims.numpy())[0]:
         if rng.uniform() >= prob:
             continue
         area = int(masks[i].sum())
@@ -158,7 +170,11 @@ def _apply(image: np.ndarray, instances: Instances, region: torch.Tensor,
     patch = patches(rng, yb - ya, xb - xa)
     inside = region[ya:yb, xa:xb].numpy()
     image[ya:yb, xa:xb][inside] = patch[inside]
+    changed = (instances.gt_masks.tensor & region).flatten(1).any(dim=1)
     instances.gt_masks.tensor &= ~region
+    if instances.has("gt_vis_boxes") and changed.any():
+        instances.gt_vis_boxes.tensor[changed] = (
+            instances.gt_masks[changed].get_bounding_boxes().tensor)
     if instances.has("gt_keypoints"):
         kp = instances.gt_keypoints.tensor  # (N, K, 3) x, y, v
         h, w = region.shape

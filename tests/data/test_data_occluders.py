@@ -85,6 +85,39 @@ def test_prob_zero_and_not_fully_visible_persons_are_left_alone():
         assert not image.any() and (inst.gt_keypoints.tensor[0, :, 2] == 2).all()
 
 
+def test_aims_choose_the_persons_and_visible_boxes_follow_the_masks():
+    """Target image: a target person (no flag, no pose) and a pasted person beside it; patches are
+    aimed at the pasted person only, and every changed mask's visible box shrinks with it."""
+    inst = Instances((H, W))
+    inst.gt_boxes = Boxes(torch.tensor([BOX, (40.0, 10.0, 78.0, 90.0)]))
+    mask = torch.zeros(2, H, W, dtype=torch.bool)
+    mask[0, 10:90, 20:60] = True
+    mask[1, 10:90, 60:78] = True  # behind the target person: its left part is hidden
+    inst.gt_masks = BitMasks(mask)
+    inst.gt_vis_boxes = inst.gt_masks.get_bounding_boxes()
+    kp = torch.zeros(2, 13, 3)
+    kp[1] = torch.stack([torch.full((13,), 70.0), torch.linspace(12, 88, 13),
+                         torch.full((13,), 2.0)], dim=1)
+    inst.gt_keypoints = Keypoints(kp)
+    aims = torch.tensor([False, True])
+    for seed in range(10):
+        case = Instances((H, W), **{
+            k: v.clone() if torch.is_tensor(v) else type(v)(v.tensor.clone())
+            for k, v in inst.get_fields().items()})
+        image = np.zeros((H, W, 3), np.uint8)
+        assert paste_occluders(image, case, 1.0, 0.3, _grey(200), np.random.RandomState(seed),
+                               aims=aims) == 1
+        region = torch.from_numpy((image == 200).all(axis=2))
+        ys, xs = torch.nonzero(region, as_tuple=True)  # aimed at the pasted person's box
+        assert xs.max() >= 40 and xs.min() < 78 and ys.max() >= 10 and ys.min() < 90
+        assert torch.equal(case.gt_masks.tensor, mask & ~region)
+        assert torch.equal(case.gt_vis_boxes.tensor, case.gt_masks.get_bounding_boxes().tensor)
+        assert (case.gt_keypoints.tensor[0, :, 2] == 0).all()  # unlabeled stays unlabeled
+    # without aims and without the fully-visible flag nobody is aimed at
+    assert paste_occluders(np.zeros((H, W, 3), np.uint8), inst, 1.0, 0.3, _grey(200),
+                           np.random.RandomState(0)) == 0
+
+
 def test_min_visible_one_never_pastes():
     inst = _person()
     image = np.zeros((H, W, 3), np.uint8)

@@ -197,8 +197,40 @@ def test_mapper_pastes_into_target_images_only(synthetic_root):
     assert not a["instances"].has("gt_pasted")
 
 
+def test_pasted_persons_get_occluders_of_their_own(synthetic_root):
+    """``OCCLUDER_PROB``: a patch from another target image over each pasted person; their
+    labels follow the pixels and the image's own persons keep no pose."""
+    on = OccPoseDatasetMapper(synthetic_mapper_cfg(
+        ["INPUT.PERSON_PASTE.PROB", 1.0, "INPUT.PERSON_PASTE.OCCLUDER_PROB", 1.0]), is_train=True)
+    plain = OccPoseDatasetMapper(_cfg(1.0), is_train=True)
+    on.augmentations.augs, plain.augmentations.augs = [], []
+    occluded = 0
+    for d in DatasetCatalog.get("synth_pd_train")[:20]:
+        np.random.seed(0)
+        a = on(dict(d))
+        np.random.seed(0)
+        b = plain(dict(d))
+        ia, ib = a["instances"], b["instances"]
+        if not ib.has("gt_pasted"):
+            continue
+        pasted = ib.gt_pasted
+        assert torch.equal(ia.gt_pasted, pasted)
+        assert torch.equal(ia.gt_boxes.tensor, ib.gt_boxes.tensor)
+        assert (ia.gt_masks.tensor <= ib.gt_masks.tensor).all()  # masks only lose pixels
+        lost = (ib.gt_masks.tensor & ~ia.gt_masks.tensor).flatten(1).any(dim=1)
+        if lost[pasted].any():
+            occluded += 1
+            # a covered visible joint becomes occluded-but-labeled, never unlabeled
+            va, vb = ia.gt_keypoints.tensor[..., 2], ib.gt_keypoints.tensor[..., 2]
+            assert ((va == vb) | ((vb == 2) & (va == 1))).all()
+            assert (va[pasted] < vb[pasted]).any() or not (vb[pasted] == 2).any()
+        assert (ia.gt_keypoints.tensor[~pasted, :, 2] == 0).all()
+    assert occluded >= 5  # (a patch may fall on the part hidden behind a target person)
+
+
 def test_config_checks():
     for key, value, match in (("PROB", 1.5, "PERSON_PASTE.PROB"),
+                              ("OCCLUDER_PROB", -0.5, "PERSON_PASTE.OCCLUDER_PROB"),
                               ("MIN_VISIBLE", -0.1, "PERSON_PASTE.MIN_VISIBLE"),
                               ("MAX_PERSONS", 0, "PERSON_PASTE.MAX_PERSONS")):
         cfg = _cfg(0.5)

@@ -149,9 +149,11 @@ def describe_variant(cfg: CfgNode) -> str:
         parts.append(f"target-style colour transfer (p = {cfg.INPUT.TARGET_STYLE.PROB:g})")
     if cfg.INPUT.OCCLUDERS.PROB > 0:
         parts.append(f"copy-paste occluders (p = {cfg.INPUT.OCCLUDERS.PROB:g})")
-    if cfg.INPUT.PERSON_PASTE.PROB > 0:
-        parts.append(f"source persons pasted into target images (p = "
-                     f"{cfg.INPUT.PERSON_PASTE.PROB:g})")
+    paste = cfg.INPUT.PERSON_PASTE
+    if paste.PROB > 0:
+        parts.append(f"source persons pasted into target images (p = {paste.PROB:g}"
+                     + (f", a copy-paste occluder over each with p = {paste.OCCLUDER_PROB:g}"
+                        if paste.OCCLUDER_PROB > 0 else "") + ")")
     st = o.SELF_TRAINING
     if st.ENABLED:
         teacher = "flip teacher" if st.FLIP_TEACHER else "EMA teacher"

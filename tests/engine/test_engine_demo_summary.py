@@ -47,6 +47,9 @@ def test_variant_is_named(demo):
         "instance RoIs grown by 1.25; "
         "ORACLE: target poses supervised; "
         "switches on: MODEL.OCCPOSE.DETECTORS_ONLY")
+    cfg = get_occpose_cfg(demo.CONFIG, ["INPUT.PERSON_PASTE.OCCLUDER_PROB", "0.5"])
+    assert ("source persons pasted into target images (p = 0.5, a copy-paste occluder over "
+            "each with p = 0.5)") in demo.describe_variant(cfg)
 
 
 def test_summary_shows_gt_box_and_visibility_ap(demo):

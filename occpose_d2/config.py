@@ -311,7 +311,7 @@ def _add_data_config(cfg: CN) -> None:
     # Least fraction of a pasted person's silhouette left visible (in the image, not behind an
     # annotated person) (in [0, 1]).
     _C.INPUT.PERSON_PASTE.MIN_VISIBLE = 0.35
-    # Probability that each pasted person also gets a copy-paste occluder (a patch of another
+    # Probability that each pasted person also gets a copy-paste occluder (a patch of a random
     # target training image in one of the shapes of occpose_d2/data/occluders.py, leaving at least
     # INPUT.OCCLUDERS.MIN_VISIBLE of its visible mask), so that labeled persons also stand behind
     # the target's cars, poles and bushes, not only behind its persons (in [0, 1]; 0 = off).

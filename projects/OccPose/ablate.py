@@ -139,7 +139,7 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                    _TWO_DETECTORS + ["MODEL.OCCPOSE.MASK_AND_PREDICT.PATTERN", "mixed"]),
     "occluders": ("full + copy-paste occluders from target images on source persons",
                   _TWO_DETECTORS + ["INPUT.OCCLUDERS.PROB", "0.5"]),
-    "paste_occluders": ("full + a copy-paste occluder from another target image over half the "
+    "paste_occluders": ("full + a copy-paste occluder from a random target image over half the "
                         "pasted persons (behind cars, poles, bushes, not only behind persons)",
                         _TWO_DETECTORS + ["INPUT.PERSON_PASTE.OCCLUDER_PROB", "0.5"]),
     "target_style": ("full + source persons and backgrounds re-coloured to target styles "

@@ -198,7 +198,7 @@ def test_mapper_pastes_into_target_images_only(synthetic_root):
 
 
 def test_pasted_persons_get_occluders_of_their_own(synthetic_root):
-    """``OCCLUDER_PROB``: a patch from another target image over each pasted person; their
+    """``OCCLUDER_PROB``: a patch from a random target image over each pasted person; their
     labels follow the pixels and the image's own persons keep no pose."""
     on = OccPoseDatasetMapper(synthetic_mapper_cfg(
         ["INPUT.PERSON_PASTE.PROB", 1.0, "INPUT.PERSON_PASTE.OCCLUDER_PROB", 1.0]), is_train=True)

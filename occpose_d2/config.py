@@ -418,7 +418,7 @@ def validate_occpose_config(cfg: CN) -> None:
     """
     # Imported here: those modules import this one (to validate when they are built).
     from .engine.hooks import GRL_SCHEDULES, MASK_RATIO_SCHEDULES
-    from .engine.trainer import OPTIMIZERS
+    from .engine.optimizer import OPTIMIZERS
     from .modeling.instance_heads import SUPERVISE_MODES
     from .modeling.mask_and_predict import MASK_SOURCES, PATTERNS
     from .modeling.meta_arch import DETECTOR_PARTS

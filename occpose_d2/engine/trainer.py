@@ -15,7 +15,6 @@ import torch
 from detectron2.data import MetadataCatalog, build_detection_test_loader
 from detectron2.engine import DefaultTrainer, hooks
 from detectron2.evaluation import DatasetEvaluator, DatasetEvaluators
-from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 from detectron2.utils import comm
 from torch import nn
 
@@ -24,11 +23,9 @@ from ..data.datasets.common import require_registered
 from ..evaluation import build_occpose_evaluators, write_markdown_tables
 from .checkpoint import AtomicDetectionCheckpointer
 from .hooks import CurriculumMaskingHook, GRLScheduleHook
+from .optimizer import build_optimizer
 
-__all__ = ["OccPoseTrainer", "OPTIMIZERS"]
-
-# ``SOLVER.OPTIMIZER`` values: D2's SGD or AdamW (see :meth:`OccPoseTrainer.build_optimizer`).
-OPTIMIZERS = ("SGD", "ADAMW")
+__all__ = ["OccPoseTrainer"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,19 +36,8 @@ class OccPoseTrainer(DefaultTrainer):
     @classmethod
     def build_optimizer(cls, cfg, model: nn.Module) -> torch.optim.Optimizer:
         """D2's SGD, or AdamW when ``SOLVER.OPTIMIZER`` is "ADAMW" (same parameter groups and
-        gradient clipping as D2's builder)."""
-        if cfg.SOLVER.OPTIMIZER == "SGD":
-            return super().build_optimizer(cfg, model)
-        params = get_default_optimizer_params(
-            model,
-            base_lr=cfg.SOLVER.BASE_LR,
-            weight_decay_norm=cfg.SOLVER.WEIGHT_DECAY_NORM,
-            bias_lr_factor=cfg.SOLVER.BIAS_LR_FACTOR,
-            weight_decay_bias=cfg.SOLVER.WEIGHT_DECAY_BIAS,
-        )
-        return maybe_add_gradient_clipping(cfg, torch.optim.AdamW)(
-            params, lr=cfg.SOLVER.BASE_LR, weight_decay=cfg.SOLVER.WEIGHT_DECAY, foreach=True
-        )
+        gradient clipping as D2's builder; see :mod:`occpose_d2.engine.optimizer`)."""
+        return build_optimizer(cfg, model)
 
     @classmethod
     def build_train_loader(cls, cfg):

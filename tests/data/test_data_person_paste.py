@@ -204,7 +204,7 @@ def test_pasted_persons_get_occluders_of_their_own(synthetic_root):
         ["INPUT.PERSON_PASTE.PROB", 1.0, "INPUT.PERSON_PASTE.OCCLUDER_PROB", 1.0]), is_train=True)
     plain = OccPoseDatasetMapper(_cfg(1.0), is_train=True)
     on.augmentations.augs, plain.augmentations.augs = [], []
-    occluded = 0
+    occluded = covered_joints = 0
     for d in DatasetCatalog.get("synth_pd_train")[:20]:
         np.random.seed(0)
         a = on(dict(d))
@@ -218,14 +218,19 @@ def test_pasted_persons_get_occluders_of_their_own(synthetic_root):
         assert torch.equal(ia.gt_boxes.tensor, ib.gt_boxes.tensor)
         assert (ia.gt_masks.tensor <= ib.gt_masks.tensor).all()  # masks only lose pixels
         lost = (ib.gt_masks.tensor & ~ia.gt_masks.tensor).flatten(1).any(dim=1)
-        if lost[pasted].any():
-            occluded += 1
-            # a covered visible joint becomes occluded-but-labeled, never unlabeled
-            va, vb = ia.gt_keypoints.tensor[..., 2], ib.gt_keypoints.tensor[..., 2]
-            assert ((va == vb) | ((vb == 2) & (va == 1))).all()
-            assert (va[pasted] < vb[pasted]).any() or not (vb[pasted] == 2).any()
+        painted = (a["image"] != b["image"]).any(dim=0)  # the patches' pixels (H, W)
+        assert not (ib.gt_masks.tensor & ~ia.gt_masks.tensor & ~painted).any()
+        # a visible joint under a patch becomes occluded-but-labeled; no other joint changes
+        kp, vb = ib.gt_keypoints.tensor, ib.gt_keypoints.tensor[..., 2]
+        h, w = painted.shape
+        under = painted[kp[..., 1].long().clamp(0, h - 1), kp[..., 0].long().clamp(0, w - 1)]
+        expected = torch.where((vb == 2) & under, torch.ones_like(vb), vb)
+        assert torch.equal(ia.gt_keypoints.tensor[..., 2], expected)
+        occluded += int(lost[pasted].any())
+        covered_joints += int(((vb == 2) & under)[pasted].sum())
         assert (ia.gt_keypoints.tensor[~pasted, :, 2] == 0).all()
     assert occluded >= 5  # (a patch may fall on the part hidden behind a target person)
+    assert covered_joints >= 5
 
 
 def test_config_checks():

@@ -18,6 +18,13 @@ H, W = 60, 120
 TARGET_BOX = (50.0, 10.0, 70.0, 50.0)  # one 20 x 40 px target person in the middle
 
 
+def _pixel_under(mask: torch.Tensor, kp: torch.Tensor) -> torch.Tensor:
+    """``mask`` (H, W) bool at each joint of ``kp`` (..., K, 3; x, y in pixels, clamped into
+    the image): whether the pixel under the joint is set (shape ``kp.shape[:-1]``)."""
+    h, w = mask.shape
+    return mask[kp[..., 1].long().clamp(0, h - 1), kp[..., 0].long().clamp(0, w - 1)]
+
+
 def _target(box=TARGET_BOX):
     """A target image's Instances: one person whose visible mask fills its box."""
     inst = Instances((H, W))
@@ -83,8 +90,7 @@ def test_pasted_person_goes_behind_the_target_person_with_its_labels(seed):
     # joints: behind the target person -> occluded-but-labeled, outside the image -> unlabeled
     kp = out.gt_keypoints.tensor[1]
     inside = (kp[:, 0] >= 0) & (kp[:, 0] <= W) & (kp[:, 1] >= 0) & (kp[:, 1] <= H)
-    xi, yi = kp[:, 0].long().clamp(0, W - 1), kp[:, 1].long().clamp(0, H - 1)
-    behind = target.gt_masks.tensor[0][yi, xi]
+    behind = _pixel_under(target.gt_masks.tensor[0], kp)
     expected = torch.where(~inside, 0.0, torch.where(behind, 1.0, 2.0))
     assert torch.equal(kp[:, 2], expected)
 
@@ -222,8 +228,7 @@ def test_pasted_persons_get_occluders_of_their_own(synthetic_root):
         assert not (ib.gt_masks.tensor & ~ia.gt_masks.tensor & ~painted).any()
         # a visible joint under a patch becomes occluded-but-labeled; no other joint changes
         kp, vb = ib.gt_keypoints.tensor, ib.gt_keypoints.tensor[..., 2]
-        h, w = painted.shape
-        under = painted[kp[..., 1].long().clamp(0, h - 1), kp[..., 0].long().clamp(0, w - 1)]
+        under = _pixel_under(painted, kp)
         expected = torch.where((vb == 2) & under, torch.ones_like(vb), vb)
         assert torch.equal(ia.gt_keypoints.tensor[..., 2], expected)
         occluded += int(lost[pasted].any())

@@ -47,9 +47,8 @@ def _train(cfg, build, steps: int = 3) -> nn.Module:
 
 def _d2_build(cfg, model: nn.Module) -> torch.optim.Optimizer:
     """The same optimizer and parameter groups with D2's one-call-per-parameter clipper."""
-    reference = build_optimizer(cfg, model)
-    optimizer_cls = type(reference).__mro__[1]  # the plain SGD / AdamW under the clipping class
-    groups = [dict(group) for group in reference.param_groups]  # every option, per group
+    groups = [dict(group) for group in build_optimizer(cfg, model).param_groups]  # every option
+    optimizer_cls = {"SGD": torch.optim.SGD, "ADAMW": torch.optim.AdamW}[cfg.SOLVER.OPTIMIZER]
     return d2_maybe_add_gradient_clipping(cfg, optimizer_cls)(groups)
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "to_13_keypoints",
     "convert_coco_annotation",
     "is_fully_visible",
+    "occlude_covered_joints",
     "flip_indices",
     "keypoint_metadata",
 ]
@@ -169,6 +170,22 @@ def is_fully_visible(keypoints13: Any) -> bool:
     """Whether all 13 joints are labeled visible (``v == 2``): the pose-supervision criterion."""
     kp = np.asarray(keypoints13, dtype=np.float64).reshape(NUM_KEYPOINTS, 3)
     return bool((kp[:, 2] == 2).all())
+
+
+def occlude_covered_joints(keypoints: np.ndarray, covered: np.ndarray) -> None:
+    """In place: every visible joint (``v == 2``) whose pixel is set in ``covered`` becomes
+    occluded-but-labeled (``v = 1``), as when something is pasted over it.
+
+    Args:
+        keypoints: ``... x K x 3`` (x, y, v), x and y in pixels; a joint's pixel is its
+            coordinates truncated to integers and clamped into the image.
+        covered: ``H x W`` bool, the pixels now covered.
+    """
+    h, w = covered.shape
+    x = np.clip(keypoints[..., 0].astype(np.int64), 0, w - 1)
+    y = np.clip(keypoints[..., 1].astype(np.int64), 0, h - 1)
+    v = keypoints[..., 2]
+    v[(v == 2) & covered[y, x]] = 1
 
 
 def convert_coco_annotation(ann: Dict[str, Any]) -> Dict[str, Any]:

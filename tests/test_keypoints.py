@@ -12,6 +12,7 @@ from occpose_d2.keypoints import (
     convert_coco_annotation,
     flip_indices,
     keypoint_metadata,
+    occlude_covered_joints,
 )
 
 
@@ -98,3 +99,15 @@ def test_metadata_fields_are_consistent():
     for a, b, color in meta["keypoint_connection_rules"]:
         assert a in names and b in names and len(color) == 3
     assert all(a in names and b in names for a, b in meta["keypoint_flip_map"])
+
+
+def test_only_visible_joints_under_covered_pixels_become_occluded():
+    covered = np.zeros((10, 20), dtype=bool)
+    covered[2:5, 3:8] = True  # rows 2-4, columns 3-7
+    kp = np.array([[[3.9, 2.0, 2], [7.99, 4.5, 2], [8.0, 3.0, 2],  # in, in, just right of it
+                    [5.0, 3.0, 1], [5.0, 3.0, 0],                   # covered, not visible
+                    [-4.0, 3.0, 2], [30.0, 30.0, 2]]], dtype=np.float32)  # clamped to the edge
+    covered[9, 19] = True  # the clamped far corner
+    occlude_covered_joints(kp, covered)
+    assert kp[0, :, 2].tolist() == [1, 1, 2, 1, 0, 2, 1]
+    assert kp[0, :, :2].tolist()[0] == pytest.approx([3.9, 2.0])  # coordinates untouched

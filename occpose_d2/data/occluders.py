@@ -38,6 +38,8 @@ import torch
 from detectron2.data import detection_utils as utils
 from detectron2.structures import BitMasks, Instances
 
+from ..keypoints import occlude_covered_joints
+
 __all__ = ["OCCLUDER_SHAPES", "PatchSampler", "occluder_mask", "paste_occluders"]
 
 OCCLUDER_SHAPES = ("bottom", "side", "band", "blob")
@@ -175,11 +177,6 @@ def _apply(image: np.ndarray, instances: Instances, region: torch.Tensor,
     if instances.has("gt_vis_boxes") and changed.any():
         instances.gt_vis_boxes.tensor[changed] = (
             instances.gt_masks[changed].get_bounding_boxes().tensor)
-    if instances.has("gt_keypoints"):
-        kp = instances.gt_keypoints.tensor  # (N, K, 3) x, y, v
-        h, w = region.shape
-        x = kp[..., 0].long().clamp(0, w - 1)
-        y = kp[..., 1].long().clamp(0, h - 1)
-        covered = region[y, x] & (kp[..., 2] == 2)
-        kp[..., 2][covered] = 1
+    if instances.has("gt_keypoints"):  # (N, K, 3) CPU tensor: its numpy view is changed
+        occlude_covered_joints(instances.gt_keypoints.tensor.numpy(), region.numpy())
 

@@ -46,7 +46,7 @@ import torch
 from detectron2.data import detection_utils as utils
 from detectron2.structures import BitMasks, Boxes, BoxMode, Instances, Keypoints
 
-from ..keypoints import NUM_KEYPOINTS, flip_indices
+from ..keypoints import NUM_KEYPOINTS, flip_indices, occlude_covered_joints
 from .target_style import region_masks
 
 __all__ = ["SourcePerson", "SourcePersonBank", "paste_source_persons"]
@@ -180,10 +180,8 @@ def _joint_visibility(kp: np.ndarray, occupied: np.ndarray) -> np.ndarray:
     every v -> 0 outside [0, W] x [0, H] (D2's rule for transformed keypoints)."""
     h, w = occupied.shape
     out = kp.copy()
+    occlude_covered_joints(out, occupied)
     inside = (kp[:, 0] >= 0) & (kp[:, 0] <= w) & (kp[:, 1] >= 0) & (kp[:, 1] <= h)
-    x = np.clip(kp[:, 0].astype(np.int64), 0, w - 1)
-    y = np.clip(kp[:, 1].astype(np.int64), 0, h - 1)
-    out[(kp[:, 2] == 2) & inside & occupied[y, x], 2] = 1
     out[~inside, 2] = 0
     return out
 

@@ -229,6 +229,10 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                               _TWO_DETECTORS + _NO_ADAPTATION + _CASCADE),
     "oracle_cascade": ("oracle with the box heads of `cascade`",
                        _TWO_DETECTORS + _ORACLE + _CASCADE),
+    "cascade_self_training": ("cascade + the soft self-training of `self_training_soft` (flip "
+                              "teacher, whole heatmaps as targets, from 60% of the schedule)",
+                              _TWO_DETECTORS + _CASCADE + _FLIP_SELF_TRAINING
+                              + ["MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft"]),
     "no_color_jitter": ("full without the contrast and saturation jitter",
                         _TWO_DETECTORS + _NO_COLOR_JITTER),
     "grl_03": ("full with the gradient reversal ramped to 0.3 instead of 0.1",

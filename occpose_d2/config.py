@@ -316,6 +316,11 @@ def _add_data_config(cfg: CN) -> None:
     # INPUT.OCCLUDERS.MIN_VISIBLE of its visible mask), so that labeled persons also stand behind
     # the target's cars, poles and bushes, not only behind its persons (in [0, 1]; 0 = off).
     _C.INPUT.PERSON_PASTE.OCCLUDER_PROB = 0.0
+    # Probability that each pasted person is re-coloured to the target person it is placed
+    # beside: the Lab mean and spread of its silhouette moved to those of that person's visible
+    # mask (the transfer of INPUT.TARGET_STYLE), so that labeled persons are also dressed like
+    # the target's (in [0, 1]; 0 = off; needs INPUT.FORMAT 'BGR' or 'RGB').
+    _C.INPUT.PERSON_PASTE.STYLE_PROB = 0.0
     # Target-style colour transfer (beyond the paper; occpose_d2/data/target_style.py): in
     # training, each source person and the source background re-coloured to the Lab colour
     # statistics of a random target training image's persons and background (its masks, or
@@ -530,6 +535,10 @@ def validate_occpose_config(cfg: CN) -> None:
     _check_ratio("INPUT.PERSON_PASTE.PROB", paste.PROB)
     _check_ratio("INPUT.PERSON_PASTE.MIN_VISIBLE", paste.MIN_VISIBLE)
     _check_ratio("INPUT.PERSON_PASTE.OCCLUDER_PROB", paste.OCCLUDER_PROB)
+    _check_ratio("INPUT.PERSON_PASTE.STYLE_PROB", paste.STYLE_PROB)
+    _check(paste.STYLE_PROB == 0 or cfg.INPUT.FORMAT in ("BGR", "RGB"),
+           "INPUT.FORMAT", cfg.INPUT.FORMAT,
+           "'BGR' or 'RGB' when INPUT.PERSON_PASTE.STYLE_PROB > 0")
     _check(paste.MAX_PERSONS >= 1, "INPUT.PERSON_PASTE.MAX_PERSONS", paste.MAX_PERSONS, ">= 1")
     _check(paste.PROB == 0 or cfg.INPUT.MASK_FORMAT == "bitmask",
            "INPUT.MASK_FORMAT", cfg.INPUT.MASK_FORMAT, "'bitmask' when INPUT.PERSON_PASTE.PROB > 0")

@@ -17,8 +17,9 @@ left/right joints with the 13-joint flip map (``keypoint_hflip_indices``). With
 training images (:mod:`.occluders`); before that, with ``INPUT.TARGET_STYLE.PROB > 0``, source
 images may be re-coloured to the colour statistics of a random target training image
 (:mod:`.target_style`). With ``INPUT.PERSON_PASTE.PROB > 0``, target images get fully visible
-source persons pasted behind their own persons (:mod:`.person_paste`); only those pasted persons
-carry pose labels (``gt_keypoints``, ``gt_pasted``) in a target image; with
+source persons pasted behind their own persons (:mod:`.person_paste`; with
+``INPUT.PERSON_PASTE.STYLE_PROB > 0`` re-coloured to the person they stand beside); only those
+pasted persons carry pose labels (``gt_keypoints``, ``gt_pasted``) in a target image; with
 ``INPUT.PERSON_PASTE.OCCLUDER_PROB > 0`` each pasted person may then get a copy-paste occluder
 of its own (:mod:`.occluders`).
 """
@@ -53,7 +54,8 @@ class OccPoseDatasetMapper(DatasetMapper):
                  target_styles: Optional[TargetStyleBank] = None, person_paste_prob: float = 0.0,
                  person_paste_max: int = 2, person_paste_min_visible: float = 0.35,
                  source_persons: Optional[SourcePersonBank] = None,
-                 paste_occluder_prob: float = 0.0, **kwargs):
+                 paste_occluder_prob: float = 0.0, person_paste_style_prob: float = 0.0,
+                 **kwargs):
         """
         Args:
             is_train, kwargs: as D2's ``DatasetMapper``.
@@ -70,6 +72,9 @@ class OccPoseDatasetMapper(DatasetMapper):
             paste_occluder_prob: probability that each pasted person also gets a copy-paste
                 occluder (content from ``occluder_patches``, least visible fraction
                 ``occluder_min_visible``; 0 = off).
+            person_paste_style_prob: probability that a pasted person is re-coloured to the
+                target person it stands beside (:func:`.person_paste.restyle_to_anchor`;
+                0 = off; needs ``INPUT.FORMAT`` "BGR" or "RGB").
         """
         super().__init__(is_train, **kwargs)
         self.keep_target_keypoints = keep_target_keypoints
@@ -89,6 +94,7 @@ class OccPoseDatasetMapper(DatasetMapper):
         self.person_paste_min_visible = person_paste_min_visible
         self.source_persons = source_persons
         self.paste_occluder_prob = paste_occluder_prob
+        self.person_paste_style_prob = person_paste_style_prob
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
@@ -121,6 +127,7 @@ class OccPoseDatasetMapper(DatasetMapper):
             ret["person_paste_min_visible"] = paste.MIN_VISIBLE
             ret["source_persons"] = SourcePersonBank(source_dicts, cfg.INPUT.FORMAT)
             ret["paste_occluder_prob"] = paste.OCCLUDER_PROB
+            ret["person_paste_style_prob"] = paste.STYLE_PROB
         if is_train:
             for key, aug in (("BRIGHTNESS", T.RandomBrightness), ("CONTRAST", T.RandomContrast),
                              ("SATURATION", T.RandomSaturation)):
@@ -149,7 +156,8 @@ class OccPoseDatasetMapper(DatasetMapper):
             if self.person_paste_prob > 0 and np.random.uniform() < self.person_paste_prob:
                 out["instances"] = paste_source_persons(
                     image, out["instances"], self.person_paste_max,
-                    self.person_paste_min_visible, self.source_persons.sample, np.random)
+                    self.person_paste_min_visible, self.source_persons.sample, np.random,
+                    self.person_paste_style_prob, self.image_format)
                 if self.paste_occluder_prob > 0 and out["instances"].has("gt_pasted"):
                     paste_occluders(image, out["instances"], self.paste_occluder_prob,
                                     self.occluder_min_visible, self.occluder_patches, np.random,

@@ -28,6 +28,12 @@ visible mask of the image (target persons and the persons pasted before it). A p
 leaves less than ``min_visible`` of its silhouette visible (in the image and not covered) is
 drawn again (3 tries) and otherwise skipped.
 
+With ``style_prob`` (``INPUT.PERSON_PASTE.STYLE_PROB``), a pasted person is also re-coloured to
+its anchor's look: the Lab mean and spread of its silhouette are moved to those of the anchor's
+visible mask in this image (the per-region Reinhard transfer of :mod:`.target_style`), so that
+labeled persons both stand in the target's scenes and are dressed like the target person beside
+them. Geometry and labels do not change.
+
 Labels of a pasted person, in the image: ``gt_boxes`` its full-body box, clipped to the image
 (as D2 clips annotated boxes); ``gt_masks`` its visible pixels; ``gt_vis_boxes`` their bounding
 box; ``gt_keypoints`` its source joints, a visible one (v = 2) becoming occluded-but-labeled
@@ -47,9 +53,16 @@ from detectron2.data import detection_utils as utils
 from detectron2.structures import BitMasks, Boxes, BoxMode, Instances, Keypoints
 
 from ..keypoints import NUM_KEYPOINTS, flip_indices, occlude_covered_joints
-from .target_style import region_masks
+from .target_style import (
+    MIN_REGION_PIXELS,
+    from_lab,
+    lab_stats,
+    region_masks,
+    to_lab,
+    transfer_region,
+)
 
-__all__ = ["SourcePerson", "SourcePersonBank", "paste_source_persons"]
+__all__ = ["SourcePerson", "SourcePersonBank", "paste_source_persons", "restyle_to_anchor"]
 
 _TRIES = 3
 
@@ -122,11 +135,14 @@ class SourcePersonBank:
 
 
 def _placement(anchors: np.ndarray, image_hw: Tuple[int, int], person_hw: Tuple[int, int],
-               rng) -> Tuple[float, float, float]:
-    """(scale, left x, top y) in px for a ``person_hw`` crop (see the module doc)."""
+               rng) -> Tuple[float, float, float, int]:
+    """(scale, left x, top y, anchor index) in px for a ``person_hw`` crop (see the module
+    doc); the anchor index is -1 in an image without persons."""
     h_img, w_img = image_hw
+    anchor = -1
     if len(anchors):
-        x0, y0, x1, y1 = anchors[rng.randint(len(anchors))]
+        anchor = rng.randint(len(anchors))
+        x0, y0, x1, y1 = anchors[anchor]
         w, h = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
         height = h * rng.uniform(0.85, 1.15)
         bottom = y1 + h * rng.uniform(-0.05, 0.05)
@@ -137,7 +153,33 @@ def _placement(anchors: np.ndarray, image_hw: Tuple[int, int], person_hw: Tuple[
         bottom = h_img * rng.uniform(0.8, 1.0)
         centre = w_img * rng.uniform()
     scale = height / person_hw[0]
-    return scale, centre - person_hw[1] * scale / 2, bottom - height
+    return scale, centre - person_hw[1] * scale / 2, bottom - height, anchor
+
+
+def restyle_to_anchor(pixels: np.ndarray, silhouette: np.ndarray, image: np.ndarray,
+                      anchor_mask: np.ndarray, image_format: str) -> bool:
+    """Re-colour a rendered person to the look of its anchor, in place.
+
+    Args:
+        pixels: (H, W, 3) uint8, the person rendered into the image's frame (changed where
+            ``silhouette``).
+        silhouette: (H, W) bool, the person's pixels in ``pixels``.
+        image: (H, W, 3) uint8, the target image before the paste.
+        anchor_mask: (H, W) bool, the anchor's visible mask in ``image``.
+        image_format: "BGR" or "RGB".
+
+    Returns:
+        False (nothing changed) when the anchor or the person has fewer than
+        ``MIN_REGION_PIXELS`` pixels, else True.
+    """
+    if anchor_mask.sum() < MIN_REGION_PIXELS or silhouette.sum() < MIN_REGION_PIXELS:
+        return False
+    anchor_lab = to_lab(image[anchor_mask][:, None], image_format)  # (N, 1, 3)
+    lab = to_lab(pixels[silhouette][:, None], image_format)  # (M, 1, 3)
+    transfer_region(lab, np.ones(lab.shape[:2], bool),
+                    lab_stats(anchor_lab, np.ones(anchor_lab.shape[:2], bool)))
+    pixels[silhouette] = from_lab(lab, image_format)[:, 0]
+    return True
 
 
 class _Placed(NamedTuple):
@@ -188,7 +230,7 @@ def _joint_visibility(kp: np.ndarray, occupied: np.ndarray) -> np.ndarray:
 
 def paste_source_persons(image: np.ndarray, instances: Instances, max_persons: int,
                          min_visible: float, persons: Callable[..., SourcePerson],
-                         rng) -> Instances:
+                         rng, style_prob: float = 0.0, image_format: str = "BGR") -> Instances:
     """Paste 1 to ``max_persons`` source persons into one augmented target training image.
 
     Args:
@@ -199,6 +241,9 @@ def paste_source_persons(image: np.ndarray, instances: Instances, max_persons: i
         min_visible: least visible fraction of a pasted person's silhouette, in [0, 1].
         persons: ``persons(rng)`` -> a :class:`SourcePerson` (e.g. ``SourcePersonBank.sample``).
         rng: ``np.random`` or a ``np.random.RandomState``.
+        style_prob: probability that a pasted person is re-coloured to its anchor
+            (:func:`restyle_to_anchor`; 0 = off, and then ``rng`` is drawn as without it).
+        image_format: "BGR" or "RGB", the image's channel order (read when ``style_prob > 0``).
 
     Returns:
         ``instances`` followed by the pasted persons, with ``gt_keypoints`` and ``gt_pasted``
@@ -212,11 +257,13 @@ def paste_source_persons(image: np.ndarray, instances: Instances, max_persons: i
     else:
         raise TypeError("INPUT.PERSON_PASTE needs INPUT.MASK_FORMAT 'bitmask'")
     anchors = instances.gt_boxes.tensor.numpy()
+    original = image.copy() if style_prob > 0 else None
     boxes, masks, keypoints = [], [], []
     for _ in range(rng.randint(1, max_persons + 1)):
         person = persons(rng)
         for _ in range(_TRIES):
-            placed = _render(person, *_placement(anchors, hw, person.mask.shape, rng), hw)
+            scale, left, top, anchor = _placement(anchors, hw, person.mask.shape, rng)
+            placed = _render(person, scale, left, top, hw)
             visible = placed.silhouette & ~occupied
             box = np.clip(placed.box, 0, [hw[1], hw[0]] * 2)
             if (box[2] > box[0] and box[3] > box[1] and visible.any()
@@ -224,6 +271,9 @@ def paste_source_persons(image: np.ndarray, instances: Instances, max_persons: i
                 break
         else:
             continue
+        if style_prob > 0 and anchor >= 0 and rng.uniform() < style_prob:
+            restyle_to_anchor(placed.pixels, placed.silhouette, original,
+                              instances.gt_masks.tensor[anchor].numpy(), image_format)
         image[visible] = placed.pixels[visible]
         keypoints.append(_joint_visibility(placed.keypoints, occupied))
         occupied = occupied | visible

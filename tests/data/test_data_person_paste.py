@@ -11,7 +11,13 @@ from detectron2.structures import BitMasks, Boxes, BoxMode, Instances
 
 from occpose_d2 import validate_occpose_config
 from occpose_d2.data import OccPoseDatasetMapper
-from occpose_d2.data.person_paste import SourcePerson, SourcePersonBank, paste_source_persons
+from occpose_d2.data.person_paste import (
+    SourcePerson,
+    SourcePersonBank,
+    paste_source_persons,
+    restyle_to_anchor,
+)
+from occpose_d2.data.target_style import lab_stats, to_lab
 from occpose_d2.keypoints import NUM_KEYPOINTS, flip_indices
 
 H, W = 60, 120
@@ -238,9 +244,91 @@ def test_pasted_persons_get_occluders_of_their_own(synthetic_root):
     assert covered_joints >= 5
 
 
+def test_restyle_moves_the_person_to_the_anchors_colours():
+    """The re-coloured person has its anchor's Lab mean and spread (within uint8 rounding),
+    keeps the contrast between its parts, and nothing outside its silhouette changes."""
+    rng = np.random.RandomState(0)
+    image = np.zeros((H, W, 3), np.uint8)
+    anchor = np.zeros((H, W), bool)
+    anchor[10:50, 50:70] = True
+    image[anchor] = rng.randint(20, 90, size=(int(anchor.sum()), 3))  # dark, muted
+    pixels = np.zeros((H, W, 3), np.uint8)
+    silhouette = np.zeros((H, W), bool)
+    silhouette[10:50, 10:20] = True
+    pixels[10:30, 10:20] = (30, 200, 250)  # a bright shirt
+    pixels[30:50, 10:20] = (200, 40, 40)  # and other trousers
+    before = pixels.copy()
+    assert restyle_to_anchor(pixels, silhouette, image, anchor, "BGR")
+    assert np.array_equal(pixels[~silhouette], before[~silhouette])
+    got = lab_stats(to_lab(pixels, "BGR"), silhouette)
+    want = lab_stats(to_lab(image, "BGR"), anchor)
+    np.testing.assert_allclose(got, want, atol=1.5)
+    shirt, trousers = (to_lab(pixels, "BGR")[rows, 10:20].mean((0, 1))
+                       for rows in (slice(10, 30), slice(30, 50)))
+    assert np.abs(shirt - trousers).max() > 5  # the parts stay apart
+    tiny = np.zeros((H, W), bool)
+    tiny[0, :3] = True  # an anchor of 3 px says nothing: no change
+    pixels = before.copy()
+    assert not restyle_to_anchor(pixels, silhouette, image, tiny, "BGR")
+    assert np.array_equal(pixels, before)
+
+
+def test_style_prob_recolours_the_pasted_person_only():
+    """``style_prob`` 1: the pasted person takes its anchor's grey; labels, masks and the random
+    stream of placements stay those of the plain paste; 0 draws exactly as before."""
+    for seed in range(6):
+        target = _target()
+        plain_image, plain = _paste(target, seed=seed)
+        image = np.zeros((H, W, 3), np.uint8)
+        image[target.gt_masks.tensor[0].numpy()] = 60  # the anchor: a dark grey person
+        base = image.copy()
+        out = paste_source_persons(image, target, 1, 0.2, lambda rng: _source_person(200),
+                                   np.random.RandomState(seed), style_prob=1.0)
+        assert torch.equal(out.gt_masks.tensor, plain.gt_masks.tensor)
+        assert torch.equal(out.gt_keypoints.tensor, plain.gt_keypoints.tensor)
+        mask = out.gt_masks.tensor[1].numpy()
+        assert np.abs(image[mask].astype(int) - 60).max() <= 1  # the anchor's grey, not 200
+        assert np.array_equal(image[~mask], base[~mask])
+        np.testing.assert_array_equal(plain_image[mask], 200)
+
+
+def test_mapper_restyles_pasted_persons_only(synthetic_root):
+    """``STYLE_PROB`` 1 in the mapper: the same persons and labels as the plain paste (one
+    person per image, so that the style's own draw comes last), pixels changed only under the
+    pasted person, which then looks more like the target's persons."""
+    one = ["INPUT.PERSON_PASTE.PROB", 1.0, "INPUT.PERSON_PASTE.MAX_PERSONS", 1]
+    on = OccPoseDatasetMapper(synthetic_mapper_cfg(one + ["INPUT.PERSON_PASTE.STYLE_PROB", 1.0]),
+                              is_train=True)
+    plain = OccPoseDatasetMapper(synthetic_mapper_cfg(one), is_train=True)
+    on.augmentations.augs, plain.augmentations.augs = [], []
+    closer = compared = 0
+    for d in DatasetCatalog.get("synth_pd_train")[:12]:
+        np.random.seed(0)
+        a = on(dict(d))
+        np.random.seed(0)
+        b = plain(dict(d))
+        ia, ib = a["instances"], b["instances"]
+        if not ib.has("gt_pasted"):
+            continue
+        for name in ("gt_boxes", "gt_masks", "gt_keypoints"):
+            assert torch.equal(ia.get(name).tensor, ib.get(name).tensor)
+        pasted = ib.gt_masks.tensor[ib.gt_pasted].any(dim=0)
+        own = ib.gt_masks.tensor[~ib.gt_pasted].any(dim=0)
+        changed = (a["image"] != b["image"]).any(dim=0)
+        assert (changed <= pasted).all()
+        # mean colour distance (Lab) of the pasted pixels to the target persons' pixels
+        lab_a, lab_b = (to_lab(x["image"].permute(1, 2, 0).numpy(), "BGR") for x in (a, b))
+        ref = lab_b[own.numpy()].mean(0)
+        dist = [np.linalg.norm(lab[pasted.numpy()].mean(0) - ref) for lab in (lab_a, lab_b)]
+        closer += dist[0] < dist[1]
+        compared += 1
+    assert compared >= 6 and closer >= compared - 1
+
+
 def test_config_checks():
     for key, value, match in (("PROB", 1.5, "PERSON_PASTE.PROB"),
                               ("OCCLUDER_PROB", -0.5, "PERSON_PASTE.OCCLUDER_PROB"),
+                              ("STYLE_PROB", 2.0, "PERSON_PASTE.STYLE_PROB"),
                               ("MIN_VISIBLE", -0.1, "PERSON_PASTE.MIN_VISIBLE"),
                               ("MAX_PERSONS", 0, "PERSON_PASTE.MAX_PERSONS")):
         cfg = _cfg(0.5)
@@ -250,4 +338,9 @@ def test_config_checks():
     cfg = _cfg(0.5)
     cfg.INPUT.MASK_FORMAT = "polygon"
     with pytest.raises(ValueError, match="INPUT.MASK_FORMAT"):
+        validate_occpose_config(cfg)
+    cfg = _cfg(0.5)
+    cfg.INPUT.PERSON_PASTE.STYLE_PROB = 0.5
+    cfg.INPUT.FORMAT = "L"
+    with pytest.raises(ValueError, match="INPUT.FORMAT"):
         validate_occpose_config(cfg)

@@ -164,7 +164,7 @@ def restyle_to_anchor(pixels: np.ndarray, silhouette: np.ndarray, image: np.ndar
         pixels: (H, W, 3) uint8, the person rendered into the image's frame (changed where
             ``silhouette``).
         silhouette: (H, W) bool, the person's pixels in ``pixels``.
-        image: (H, W, 3) uint8, the target image before the paste.
+        image: (H, W, 3) uint8, the target image, whose ``anchor_mask`` pixels are read.
         anchor_mask: (H, W) bool, the anchor's visible mask in ``image``.
         image_format: "BGR" or "RGB".
 
@@ -257,7 +257,6 @@ def paste_source_persons(image: np.ndarray, instances: Instances, max_persons: i
     else:
         raise TypeError("INPUT.PERSON_PASTE needs INPUT.MASK_FORMAT 'bitmask'")
     anchors = instances.gt_boxes.tensor.numpy()
-    original = image.copy() if style_prob > 0 else None
     boxes, masks, keypoints = [], [], []
     for _ in range(rng.randint(1, max_persons + 1)):
         person = persons(rng)
@@ -272,7 +271,8 @@ def paste_source_persons(image: np.ndarray, instances: Instances, max_persons: i
         else:
             continue
         if style_prob > 0 and anchor >= 0 and rng.uniform() < style_prob:
-            restyle_to_anchor(placed.pixels, placed.silhouette, original,
+            # (a paste never covers an annotated mask, so the anchor's pixels are its own)
+            restyle_to_anchor(placed.pixels, placed.silhouette, image,
                               instances.gt_masks.tensor[anchor].numpy(), image_format)
         image[visible] = placed.pixels[visible]
         keypoints.append(_joint_visibility(placed.keypoints, occupied))

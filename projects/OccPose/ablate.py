@@ -223,7 +223,7 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
     "no_adaptation_person_paste": ("no_adaptation + the person paste of `full`",
                                    _TWO_DETECTORS + _NO_ADAPTATION + _PERSON_PASTE),
     "cascade": ("full with D2's Cascade R-CNN box heads (IoU 0.5 / 0.6 / 0.7) in both detectors "
-                "(configs/Synthetic/OccPose-Tiny-Cascade.yaml)",
+                "(configs/Synthetic/OccPose-Tiny-Cascade.yaml without its re-coloured paste)",
                 _TWO_DETECTORS + _CASCADE),
     "no_adaptation_cascade": ("no_adaptation with the box heads of `cascade`",
                               _TWO_DETECTORS + _NO_ADAPTATION + _CASCADE),
@@ -234,7 +234,8 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                               _TWO_DETECTORS + _CASCADE + _FLIP_SELF_TRAINING
                               + ["MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft"]),
     "cascade_paste_style": ("cascade + half the pasted persons re-coloured to the target person "
-                            "they stand beside (INPUT.PERSON_PASTE.STYLE_PROB 0.5)",
+                            "they stand beside (INPUT.PERSON_PASTE.STYLE_PROB 0.5; "
+                            "configs/Synthetic/OccPose-Tiny-Cascade.yaml)",
                             _TWO_DETECTORS + _CASCADE + ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5"]),
     "no_color_jitter": ("full without the contrast and saturation jitter",
                         _TWO_DETECTORS + _NO_COLOR_JITTER),

@@ -152,6 +152,8 @@ def describe_variant(cfg: CfgNode) -> str:
     paste = cfg.INPUT.PERSON_PASTE
     if paste.PROB > 0:
         parts.append(f"source persons pasted into target images (p = {paste.PROB:g}"
+                     + (f", re-coloured to the target person beside them with p = "
+                        f"{paste.STYLE_PROB:g}" if paste.STYLE_PROB > 0 else "")
                      + (f", a copy-paste occluder over each with p = {paste.OCCLUDER_PROB:g}"
                         if paste.OCCLUDER_PROB > 0 else "") + ")")
     st = o.SELF_TRAINING

@@ -80,6 +80,10 @@ def test_config_file_option_trains_another_synthetic_config(demo, tmp_path):
     cfg = demo.setup(demo.parse_args(["--config-file", cascade, "--output", str(tmp_path),
                                       "SOLVER.MAX_ITER", "7"]))
     assert cfg.MODEL.ROI_HEADS.NAME == "CascadeROIHeads"
+    assert cfg.INPUT.PERSON_PASTE.STYLE_PROB == 0.5
     assert cfg.INPUT.PERSON_PASTE.PROB == 0.5  # the rest is OccPose-Tiny.yaml's
     assert cfg.SOLVER.MAX_ITER == 7 and cfg.OUTPUT_DIR == str(tmp_path)
-    assert "Cascade R-CNN box heads" in demo.describe_variant(cfg)
+    described = demo.describe_variant(cfg)
+    assert "Cascade R-CNN box heads" in described
+    assert "re-coloured to the target person beside them with p = 0.5" in described
+    assert "re-coloured" not in demo.describe_variant(get_occpose_cfg(demo.CONFIG))

@@ -209,22 +209,28 @@ def test_mapper_pastes_into_target_images_only(synthetic_root):
     assert not a["instances"].has("gt_pasted")
 
 
-def test_pasted_persons_get_occluders_of_their_own(synthetic_root):
-    """``OCCLUDER_PROB``: a patch from a random target image over each pasted person; their
-    labels follow the pixels and the image's own persons keep no pose."""
-    on = OccPoseDatasetMapper(synthetic_mapper_cfg(
-        ["INPUT.PERSON_PASTE.PROB", 1.0, "INPUT.PERSON_PASTE.OCCLUDER_PROB", 1.0]), is_train=True)
-    plain = OccPoseDatasetMapper(_cfg(1.0), is_train=True)
+def _pasted_pairs(overrides, plain_overrides, n):
+    """(switch on, switch off) mapper outputs of the first ``n`` target training images that
+    got pasted persons, each pair mapped from the same random state, without augmentations."""
+    on = OccPoseDatasetMapper(synthetic_mapper_cfg(overrides), is_train=True)
+    plain = OccPoseDatasetMapper(synthetic_mapper_cfg(plain_overrides), is_train=True)
     on.augmentations.augs, plain.augmentations.augs = [], []
-    occluded = covered_joints = 0
-    for d in DatasetCatalog.get("synth_pd_train")[:20]:
+    for d in DatasetCatalog.get("synth_pd_train")[:n]:
         np.random.seed(0)
         a = on(dict(d))
         np.random.seed(0)
         b = plain(dict(d))
+        if b["instances"].has("gt_pasted"):
+            yield a, b
+
+
+def test_pasted_persons_get_occluders_of_their_own(synthetic_root):
+    """``OCCLUDER_PROB``: a patch from a random target image over each pasted person; their
+    labels follow the pixels and the image's own persons keep no pose."""
+    paste = ["INPUT.PERSON_PASTE.PROB", 1.0]
+    occluded = covered_joints = 0
+    for a, b in _pasted_pairs(paste + ["INPUT.PERSON_PASTE.OCCLUDER_PROB", 1.0], paste, 20):
         ia, ib = a["instances"], b["instances"]
-        if not ib.has("gt_pasted"):
-            continue
         pasted = ib.gt_pasted
         assert torch.equal(ia.gt_pasted, pasted)
         assert torch.equal(ia.gt_boxes.tensor, ib.gt_boxes.tensor)
@@ -297,19 +303,9 @@ def test_mapper_restyles_pasted_persons_only(synthetic_root):
     person per image, so that the style's own draw comes last), pixels changed only under the
     pasted person, which then looks more like the target's persons."""
     one = ["INPUT.PERSON_PASTE.PROB", 1.0, "INPUT.PERSON_PASTE.MAX_PERSONS", 1]
-    on = OccPoseDatasetMapper(synthetic_mapper_cfg(one + ["INPUT.PERSON_PASTE.STYLE_PROB", 1.0]),
-                              is_train=True)
-    plain = OccPoseDatasetMapper(synthetic_mapper_cfg(one), is_train=True)
-    on.augmentations.augs, plain.augmentations.augs = [], []
     closer = compared = 0
-    for d in DatasetCatalog.get("synth_pd_train")[:12]:
-        np.random.seed(0)
-        a = on(dict(d))
-        np.random.seed(0)
-        b = plain(dict(d))
+    for a, b in _pasted_pairs(one + ["INPUT.PERSON_PASTE.STYLE_PROB", 1.0], one, 12):
         ia, ib = a["instances"], b["instances"]
-        if not ib.has("gt_pasted"):
-            continue
         for name in ("gt_boxes", "gt_masks", "gt_keypoints"):
             assert torch.equal(ia.get(name).tensor, ib.get(name).tensor)
         pasted = ib.gt_masks.tensor[ib.gt_pasted].any(dim=0)

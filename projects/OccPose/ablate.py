@@ -237,6 +237,9 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                             "they stand beside (INPUT.PERSON_PASTE.STYLE_PROB 0.5; "
                             "configs/Synthetic/OccPose-Tiny-Cascade.yaml)",
                             _TWO_DETECTORS + _CASCADE + ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5"]),
+    "paste_style": ("full + half the pasted persons re-coloured to the target person they "
+                    "stand beside (INPUT.PERSON_PASTE.STYLE_PROB 0.5)",
+                    _TWO_DETECTORS + ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5"]),
     "no_color_jitter": ("full without the contrast and saturation jitter",
                         _TWO_DETECTORS + _NO_COLOR_JITTER),
     "grl_03": ("full with the gradient reversal ramped to 0.3 instead of 0.1",

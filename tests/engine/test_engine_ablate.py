@@ -1,6 +1,7 @@
 """projects/OccPose/ablate.py: schedule scaling, statistics, and a tiny sweep that resumes."""
 
 import json
+import math
 import os
 
 import pytest
@@ -60,6 +61,18 @@ def test_statistics_and_gap_closed(ablate, tmp_path):
     text = ablate.markdown_table(table)
     row = next(line for line in text.splitlines() if line.startswith("| full |"))
     assert "25.00 ± 5.00" in row and row.endswith("| 34% |")
+
+
+def test_cascade_gap_against_cascade_baselines(ablate, tmp_path):
+    for variant, ap in (("no_adaptation", 10.0), ("oracle", 20.0), ("no_adaptation_cascade", 30.0),
+                        ("oracle_cascade", 40.0), ("cascade", 35.0), ("full", 15.0)):
+        _fake_run(str(tmp_path), variant, 0, ap)
+    table = ablate.collect(str(tmp_path), list(ablate.VARIANTS), [0])
+    assert ablate.baselines("cascade_paste_style") == ("no_adaptation_cascade", "oracle_cascade")
+    assert ablate.gap_closed(table, "cascade") == pytest.approx(0.5)
+    assert ablate.gap_closed(table, "full") == pytest.approx(0.5)
+    del table["oracle_cascade"]
+    assert math.isnan(ablate.gap_closed(table, "cascade"))
 
 
 def test_tiny_sweep_writes_table_and_json_and_resumes(ablate, synthetic_root, tmp_path, capsys):

@@ -411,7 +411,8 @@ def collect(output: str, variants: Sequence[str], seeds: Sequence[int]) -> Dict[
 def baselines(variant: str) -> Tuple[str, str]:
     """The (no adaptation, oracle) variants a variant's gap is measured against: those with the
     same box heads (``no_adaptation_cascade`` / ``oracle_cascade`` for a cascade variant)."""
-    if "CascadeROIHeads" in VARIANTS[variant][1]:
+    overrides, n = VARIANTS[variant][1], len(_CASCADE)
+    if any(overrides[i:i + n] == _CASCADE for i in range(len(overrides) - n + 1)):
         return "no_adaptation_cascade", "oracle_cascade"
     return "no_adaptation", "oracle"
 

@@ -237,6 +237,10 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                             "they stand beside (INPUT.PERSON_PASTE.STYLE_PROB 0.5; "
                             "configs/Synthetic/OccPose-Tiny-Cascade.yaml)",
                             _TWO_DETECTORS + _CASCADE + ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5"]),
+    "cascade_paste_style_shared": ("cascade_paste_style with one detector for both domains "
+                                   "(`shared_detector`'s layout)",
+                                   _CASCADE + ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5",
+                                               "MODEL.OCCPOSE.SHARE_DETECTORS", "True"]),
     "paste_style": ("full + half the pasted persons re-coloured to the target person they "
                     "stand beside (INPUT.PERSON_PASTE.STYLE_PROB 0.5)",
                     _TWO_DETECTORS + ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5"]),

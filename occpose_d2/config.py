@@ -321,6 +321,10 @@ def _add_data_config(cfg: CN) -> None:
     # mask (the transfer of INPUT.TARGET_STYLE), so that labeled persons are also dressed like
     # the target's (in [0, 1]; 0 = off; needs INPUT.FORMAT 'BGR' or 'RGB').
     _C.INPUT.PERSON_PASTE.STYLE_PROB = 0.0
+    # Degrade each pasted person to its host image's camera (True / False): blurred by what its
+    # edges lack against the person it stands beside, given the noise it lacks against the rest
+    # of the image (occpose_d2/data/camera_match.py; blur and noise estimated from pixels alone).
+    _C.INPUT.PERSON_PASTE.MATCH_CAMERA = False
     # Target-style colour transfer (beyond the paper; occpose_d2/data/target_style.py): in
     # training, each source person and the source background re-coloured to the Lab colour
     # statistics of a random target training image's persons and background (its masks, or

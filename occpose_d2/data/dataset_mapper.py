@@ -18,7 +18,8 @@ training images (:mod:`.occluders`); before that, with ``INPUT.TARGET_STYLE.PROB
 images may be re-coloured to the colour statistics of a random target training image
 (:mod:`.target_style`). With ``INPUT.PERSON_PASTE.PROB > 0``, target images get fully visible
 source persons pasted behind their own persons (:mod:`.person_paste`; with
-``INPUT.PERSON_PASTE.STYLE_PROB > 0`` re-coloured to the person they stand beside); only those
+``INPUT.PERSON_PASTE.STYLE_PROB > 0`` re-coloured to the person they stand beside, with
+``INPUT.PERSON_PASTE.MATCH_CAMERA`` degraded to the image's blur and noise); only those
 pasted persons carry pose labels (``gt_keypoints``, ``gt_pasted``) in a target image; with
 ``INPUT.PERSON_PASTE.OCCLUDER_PROB > 0`` each pasted person may then get a copy-paste occluder
 of its own (:mod:`.occluders`).
@@ -55,7 +56,7 @@ class OccPoseDatasetMapper(DatasetMapper):
                  person_paste_max: int = 2, person_paste_min_visible: float = 0.35,
                  source_persons: Optional[SourcePersonBank] = None,
                  paste_occluder_prob: float = 0.0, person_paste_style_prob: float = 0.0,
-                 **kwargs):
+                 person_paste_match_camera: bool = False, **kwargs):
         """
         Args:
             is_train, kwargs: as D2's ``DatasetMapper``.
@@ -75,6 +76,8 @@ class OccPoseDatasetMapper(DatasetMapper):
             person_paste_style_prob: probability that a pasted person is re-coloured to the
                 target person it stands beside (:func:`.person_paste.restyle_to_anchor`;
                 0 = off; needs ``INPUT.FORMAT`` "BGR" or "RGB").
+            person_paste_match_camera: degrade each pasted person to its host image's blur and
+                noise (:func:`.camera_match.match_camera`).
         """
         super().__init__(is_train, **kwargs)
         self.keep_target_keypoints = keep_target_keypoints
@@ -95,6 +98,7 @@ class OccPoseDatasetMapper(DatasetMapper):
         self.source_persons = source_persons
         self.paste_occluder_prob = paste_occluder_prob
         self.person_paste_style_prob = person_paste_style_prob
+        self.person_paste_match_camera = person_paste_match_camera
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
@@ -128,6 +132,7 @@ class OccPoseDatasetMapper(DatasetMapper):
             ret["source_persons"] = SourcePersonBank(source_dicts, cfg.INPUT.FORMAT)
             ret["paste_occluder_prob"] = paste.OCCLUDER_PROB
             ret["person_paste_style_prob"] = paste.STYLE_PROB
+            ret["person_paste_match_camera"] = paste.MATCH_CAMERA
         if is_train:
             for key, aug in (("BRIGHTNESS", T.RandomBrightness), ("CONTRAST", T.RandomContrast),
                              ("SATURATION", T.RandomSaturation)):
@@ -157,7 +162,8 @@ class OccPoseDatasetMapper(DatasetMapper):
                 out["instances"] = paste_source_persons(
                     image, out["instances"], self.person_paste_max,
                     self.person_paste_min_visible, self.source_persons.sample, np.random,
-                    self.person_paste_style_prob, self.image_format)
+                    self.person_paste_style_prob, self.image_format,
+                    self.person_paste_match_camera)
                 if self.paste_occluder_prob > 0 and out["instances"].has("gt_pasted"):
                     paste_occluders(image, out["instances"], self.paste_occluder_prob,
                                     self.occluder_min_visible, self.occluder_patches, np.random,

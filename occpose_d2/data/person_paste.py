@@ -34,6 +34,11 @@ visible mask in this image (the per-region Reinhard transfer of :mod:`.target_st
 labeled persons both stand in the target's scenes and are dressed like the target person beside
 them. Geometry and labels do not change.
 
+With ``match_camera`` (``INPUT.PERSON_PASTE.MATCH_CAMERA``), each pasted person is then degraded
+to its host's camera (:func:`.camera_match.match_camera`): blurred by what its edges lack against
+its anchor's, and given the noise that it lacks against the rest of the image, so that a pasted
+person is not told apart by its crispness.
+
 Labels of a pasted person, in the image: ``gt_boxes`` its full-body box, clipped to the image
 (as D2 clips annotated boxes); ``gt_masks`` its visible pixels; ``gt_vis_boxes`` their bounding
 box; ``gt_keypoints`` its source joints, a visible one (v = 2) becoming occluded-but-labeled
@@ -53,6 +58,7 @@ from detectron2.data import detection_utils as utils
 from detectron2.structures import BitMasks, Boxes, BoxMode, Instances, Keypoints
 
 from ..keypoints import NUM_KEYPOINTS, flip_indices, occlude_covered_joints
+from .camera_match import match_camera as degrade_to_host
 from .target_style import (
     MIN_REGION_PIXELS,
     from_lab,
@@ -230,7 +236,8 @@ def _joint_visibility(kp: np.ndarray, occupied: np.ndarray) -> np.ndarray:
 
 def paste_source_persons(image: np.ndarray, instances: Instances, max_persons: int,
                          min_visible: float, persons: Callable[..., SourcePerson],
-                         rng, style_prob: float = 0.0, image_format: str = "BGR") -> Instances:
+                         rng, style_prob: float = 0.0, image_format: str = "BGR",
+                         match_camera: bool = False) -> Instances:
     """Paste 1 to ``max_persons`` source persons into one augmented target training image.
 
     Args:
@@ -244,6 +251,8 @@ def paste_source_persons(image: np.ndarray, instances: Instances, max_persons: i
         style_prob: probability that a pasted person is re-coloured to its anchor
             (:func:`restyle_to_anchor`; 0 = off, and then ``rng`` is drawn as without it).
         image_format: "BGR" or "RGB", the image's channel order (read when ``style_prob > 0``).
+        match_camera: degrade each pasted person to the image's blur and noise (module doc;
+            False = off, and then ``rng`` is drawn as without it).
 
     Returns:
         ``instances`` followed by the pasted persons, with ``gt_keypoints`` and ``gt_pasted``
@@ -275,6 +284,9 @@ def paste_source_persons(image: np.ndarray, instances: Instances, max_persons: i
             restyle_to_anchor(placed.pixels, placed.silhouette, image,
                               instances.gt_masks.tensor[anchor].numpy(), image_format)
         image[visible] = placed.pixels[visible]
+        if match_camera:
+            degrade_to_host(image, visible, occupied, None if anchor < 0 else
+                            instances.gt_masks.tensor[anchor].numpy(), rng)
         keypoints.append(_joint_visibility(placed.keypoints, occupied))
         occupied = occupied | visible
         boxes.append(box)

@@ -241,6 +241,11 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                                    "(`shared_detector`'s layout)",
                                    _CASCADE + ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5",
                                                "MODEL.OCCPOSE.SHARE_DETECTORS", "True"]),
+    "cascade_paste_camera": ("cascade_paste_style + every pasted person degraded to its host "
+                             "image's blur and noise (INPUT.PERSON_PASTE.MATCH_CAMERA)",
+                             _TWO_DETECTORS + _CASCADE + ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5",
+                                                          "INPUT.PERSON_PASTE.MATCH_CAMERA",
+                                                          "True"]),
     "paste_style": ("full + half the pasted persons re-coloured to the target person they "
                     "stand beside (INPUT.PERSON_PASTE.STYLE_PROB 0.5)",
                     _TWO_DETECTORS + ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5"]),

@@ -21,6 +21,12 @@ def _add_framework_config(cfg: CN) -> None:
     _C.MODEL.OCCPOSE = CN()
     # Give both domains one detector (backbone + RPN + box head) instead of one each (ablation).
     _C.MODEL.OCCPOSE.SHARE_DETECTORS = False
+    # With SHARE_DETECTORS (beyond the paper; True / False): the shared backbone's BatchNorm2d
+    # layers keep one set of running statistics per domain, affine weights shared (domain-specific
+    # batch normalization, Chang et al., CVPR 2019), so each domain is normalized at test time by
+    # statistics of its own images, as in training (occpose_d2/modeling/domain_norm.py). Needs a
+    # backbone with NORM "BN".
+    _C.MODEL.OCCPOSE.DOMAIN_NORM = False
     # Soft weight sharing of two detectors (beyond the paper; off in the real-data configs):
     # loss_detector_tie = WEIGHT * sum of squared differences of the "pe" and "pd" detectors'
     # parameters in MODULES, which keeps their feature spaces close while each still fits its
@@ -437,6 +443,9 @@ def validate_occpose_config(cfg: CN) -> None:
 
     o = cfg.MODEL.OCCPOSE
     _check_choice("MODEL.OCCPOSE.TEST_DOMAIN", o.TEST_DOMAIN, DOMAINS)
+    _check(not o.DOMAIN_NORM or o.SHARE_DETECTORS, "MODEL.OCCPOSE.DOMAIN_NORM", o.DOMAIN_NORM,
+           "False unless MODEL.OCCPOSE.SHARE_DETECTORS is True (two detectors keep their own "
+           "statistics)")
     _check_choice("MODEL.OCCPOSE.TRAIN_BOXES", o.TRAIN_BOXES, TRAIN_BOX_MODES)
     _check(o.BOX_JITTER >= 0, "MODEL.OCCPOSE.BOX_JITTER", o.BOX_JITTER, ">= 0")
     _check(o.MAX_TRAIN_INSTANCES > 0, "MODEL.OCCPOSE.MAX_TRAIN_INSTANCES",

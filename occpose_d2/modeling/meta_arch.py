@@ -20,6 +20,7 @@ from torch import nn
 
 from ..config import validate_occpose_config
 from ..domains import DOMAIN_LABELS, DOMAIN_SOURCE, DOMAIN_TARGET, DOMAINS
+from .domain_norm import convert_to_domain_batchnorm, norm_domain
 from .image_domain_head import build_image_domain_head
 from .instance_heads import (
     OccPoseInstanceHeads,
@@ -148,6 +149,12 @@ class OccPoseRCNN(nn.Module):
         # one set of ImageNet weights): from-scratch runs would otherwise begin with unrelated
         # feature spaces that instance-level alignment has to reconcile by chance.
         pd = pe if o.SHARE_DETECTORS else copy.deepcopy(pe)
+        if o.DOMAIN_NORM:
+            before = sum(type(m) is nn.BatchNorm2d for m in pe.backbone.modules())
+            if before == 0:
+                raise ValueError("MODEL.OCCPOSE.DOMAIN_NORM: the backbone has no BatchNorm2d "
+                                 "layer to keep per-domain statistics in (its NORM is not 'BN')")
+            convert_to_domain_batchnorm(pe.backbone, len(DOMAINS))
         return {
             "detectors": nn.ModuleDict({DOMAIN_SOURCE: pe, DOMAIN_TARGET: pd}),
             "instance_heads": OccPoseInstanceHeads(cfg, pe.backbone.output_shape()),
@@ -224,7 +231,7 @@ class OccPoseRCNN(nn.Module):
             if flip_teacher:
                 # the self-training flip teacher reads target instances in the flipped images
                 mirrored.append(
-                    self._mirrored_features(det, images, [c.proposal_boxes for c in chosen])
+                    self._mirrored_features(det, d, images, [c.proposal_boxes for c in chosen])
                     if d == DOMAIN_TARGET else torch.zeros_like(x))
             instances.extend(chosen)
             domains.extend([d] * len(chosen))
@@ -265,7 +272,14 @@ class OccPoseRCNN(nn.Module):
         features ``{name: N x C x H x W}``."""
         det = self.detectors[domain]
         images = det.preprocess_image(inputs)
-        return det, images, det.backbone(images.tensor)
+        return det, images, self._run_backbone(det, domain, images.tensor)
+
+    def _run_backbone(self, det, domain: str, tensor: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """``det.backbone(tensor)`` with the running statistics of ``domain`` in its
+        domain-specific BatchNorm layers (``MODEL.OCCPOSE.DOMAIN_NORM``; a plain call
+        without them)."""
+        with norm_domain(det.backbone, DOMAINS.index(domain)):
+            return det.backbone(tensor)
 
     def detector_distance(self) -> torch.Tensor:
         """Sum of squared differences between the two detectors' trainable parameters
@@ -348,7 +362,7 @@ class OccPoseRCNN(nn.Module):
                     for i, size in zip(idxs, images.image_sizes)
                 ]
             x = self.instance_heads.pool(features, [r.pred_boxes for r in found])
-            x_mirrored = (self._mirrored_features(det, images, [r.pred_boxes for r in found])
+            x_mirrored = (self._mirrored_features(det, d, images, [r.pred_boxes for r in found])
                           if self.flip_test else None)
             for k, (ratio, generator) in enumerate(zip(mask_ratios, generators)):
                 # the heads set fields on the Instances they get, and detector_postprocess
@@ -370,7 +384,7 @@ class OccPoseRCNN(nn.Module):
             for per_input in results
         ]
 
-    def _mirrored_features(self, det, images, boxes: List[Boxes]) -> torch.Tensor:
+    def _mirrored_features(self, det, domain: str, images, boxes: List[Boxes]) -> torch.Tensor:
         """F_raw of ``boxes`` (per image) mirrored, pooled from the backbone features of the
         horizontally flipped (padded) input batch: ``R x C x P x P``, rows as for ``boxes``.
         No gradient: it serves the flip test and the self-training teacher."""
@@ -378,7 +392,7 @@ class OccPoseRCNN(nn.Module):
             flipped = images.tensor.flip(-1)
             width = flipped.shape[-1]
             rois = [Boxes(mirror_boxes(b.tensor, width)) for b in boxes]
-            return self.instance_heads.pool(det.backbone(flipped), rois)
+            return self.instance_heads.pool(self._run_backbone(det, domain, flipped), rois)
 
     def _to_input_coords(self, given: Instances, inp: dict, size) -> Instances:
         """Given boxes in original coordinates -> Instances in the network input's frame."""

@@ -241,6 +241,11 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                                    "(`shared_detector`'s layout)",
                                    _CASCADE + ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5",
                                                "MODEL.OCCPOSE.SHARE_DETECTORS", "True"]),
+    "cascade_paste_style_dsbn": ("cascade_paste_style_shared with per-domain BatchNorm running "
+                                 "statistics in the shared backbone (MODEL.OCCPOSE.DOMAIN_NORM)",
+                                 _CASCADE + ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5",
+                                             "MODEL.OCCPOSE.SHARE_DETECTORS", "True",
+                                             "MODEL.OCCPOSE.DOMAIN_NORM", "True"]),
     "cascade_paste_camera": ("cascade_paste_style + every pasted person degraded to its host "
                              "image's blur and noise (INPUT.PERSON_PASTE.MATCH_CAMERA)",
                              _TWO_DETECTORS + _CASCADE + ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5",

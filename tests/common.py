@@ -7,19 +7,22 @@ Usable by every test folder: ``from common import get_tiny_cfg, build_tiny_model
 import importlib.util
 import os
 from types import ModuleType
-from typing import List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence
 
+import numpy as np
 import torch
 from detectron2.config import CfgNode, get_cfg
+from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 
 import occpose_d2  # noqa: F401  register the model
 from occpose_d2 import add_occpose_config
+from occpose_d2.data import OccPoseDatasetMapper
 from occpose_d2.data.synthetic.instances import person_instances
 
 __all__ = [
-    "ASSETS", "BASE_CONFIG", "REPO", "synthetic_mapper_cfg", "get_tiny_cfg", "build_tiny_model",
-    "make_inputs", "load_project_script",
+    "ASSETS", "BASE_CONFIG", "REPO", "synthetic_mapper_cfg", "pasted_pairs", "get_tiny_cfg",
+    "build_tiny_model", "make_inputs", "load_project_script",
 ]
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,6 +42,21 @@ def synthetic_mapper_cfg(overrides: Sequence = ()) -> CfgNode:
     cfg.INPUT.MIN_SIZE_TRAIN = (192,)
     cfg.merge_from_list(list(overrides))
     return cfg
+
+
+def pasted_pairs(overrides: Sequence, plain_overrides: Sequence, n: int) -> Iterator[tuple]:
+    """(switch on, switch off) mapper outputs of the first ``n`` target training images that
+    got pasted persons, each pair mapped from the same random state, without augmentations."""
+    on = OccPoseDatasetMapper(synthetic_mapper_cfg(overrides), is_train=True)
+    plain = OccPoseDatasetMapper(synthetic_mapper_cfg(plain_overrides), is_train=True)
+    on.augmentations.augs, plain.augmentations.augs = [], []
+    for d in DatasetCatalog.get("synth_pd_train")[:n]:
+        np.random.seed(0)
+        a = on(dict(d))
+        np.random.seed(0)
+        b = plain(dict(d))
+        if b["instances"].has("gt_pasted"):
+            yield a, b
 
 
 def get_tiny_cfg(meta_arch: str = "OccPoseRCNN") -> CfgNode:

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..config import validate_occpose_config
 from ..domains import DOMAIN_LABELS, DOMAIN_SOURCE, DOMAIN_TARGET, DOMAINS
-from .domain_norm import convert_to_domain_batchnorm, norm_domain
+from .domain_norm import DomainBatchNorm2d, convert_to_domain_batchnorm, norm_domain
 from .image_domain_head import build_image_domain_head
 from .instance_heads import (
     OccPoseInstanceHeads,
@@ -136,6 +136,8 @@ class OccPoseRCNN(nn.Module):
         self.image_domain_head = image_domain_head
         self.pose_nms_thresh = pose_nms_thresh
         self.source_via_target = 0.0 if shared else source_via_target
+        # whether a backbone has per-domain BatchNorm statistics to pick (DOMAIN_NORM)
+        self.domain_norm = any(isinstance(m, DomainBatchNorm2d) for m in self.detectors.modules())
         if detectors_only:
             instance_heads.requires_grad_(False)
 
@@ -150,11 +152,10 @@ class OccPoseRCNN(nn.Module):
         # feature spaces that instance-level alignment has to reconcile by chance.
         pd = pe if o.SHARE_DETECTORS else copy.deepcopy(pe)
         if o.DOMAIN_NORM:
-            before = sum(type(m) is nn.BatchNorm2d for m in pe.backbone.modules())
-            if before == 0:
+            convert_to_domain_batchnorm(pe.backbone, len(DOMAINS))
+            if not any(isinstance(m, DomainBatchNorm2d) for m in pe.backbone.modules()):
                 raise ValueError("MODEL.OCCPOSE.DOMAIN_NORM: the backbone has no BatchNorm2d "
                                  "layer to keep per-domain statistics in (its NORM is not 'BN')")
-            convert_to_domain_batchnorm(pe.backbone, len(DOMAINS))
         return {
             "detectors": nn.ModuleDict({DOMAIN_SOURCE: pe, DOMAIN_TARGET: pd}),
             "instance_heads": OccPoseInstanceHeads(cfg, pe.backbone.output_shape()),
@@ -278,6 +279,8 @@ class OccPoseRCNN(nn.Module):
         """``det.backbone(tensor)`` with the running statistics of ``domain`` in its
         domain-specific BatchNorm layers (``MODEL.OCCPOSE.DOMAIN_NORM``; a plain call
         without them)."""
+        if not self.domain_norm:
+            return det.backbone(tensor)
         with norm_domain(det.backbone, DOMAINS.index(domain)):
             return det.backbone(tensor)
 

@@ -62,6 +62,10 @@ _NO_COLOR_JITTER = ["INPUT.CONTRAST", "(1.0, 1.0)", "INPUT.SATURATION", "(1.0, 1
 # D2's Cascade R-CNN box heads in both detectors (configs/Synthetic/OccPose-Tiny-Cascade.yaml).
 _CASCADE = ["MODEL.ROI_HEADS.NAME", "CascadeROIHeads",
             "MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG", "True"]
+# Half the pasted persons re-coloured to the target person beside them (the cascade config's).
+_PASTE_STYLE = ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5"]
+# One detector for both domains.
+_SHARED = ["MODEL.OCCPOSE.SHARE_DETECTORS", "True"]
 # The two switches that put target pixels into source images.
 _NO_TARGET_PIXELS = ["INPUT.TARGET_STYLE.PROB", "0.0", "INPUT.OCCLUDERS.PROB", "0.0"]
 _NO_IMAGE_ALIGNMENT = ["MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]
@@ -112,7 +116,7 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
     "no_mask_and_predict": ("full without Mask-and-Predict",
                             _TWO_DETECTORS + ["MODEL.OCCPOSE.MASK_AND_PREDICT.RATIO_END", "0.0"]),
     "shared_detector": ("full with one detector for both domains",
-                        ["MODEL.OCCPOSE.SHARE_DETECTORS", "True"]),
+                        _SHARED),
     "oracle": ("full + target poses supervised, without the person paste (upper bound; no "
                "pseudo-poses where labels are)",
                _TWO_DETECTORS + _ORACLE),
@@ -236,24 +240,21 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
     "cascade_paste_style": ("cascade + half the pasted persons re-coloured to the target person "
                             "they stand beside (INPUT.PERSON_PASTE.STYLE_PROB 0.5; "
                             "configs/Synthetic/OccPose-Tiny-Cascade.yaml)",
-                            _TWO_DETECTORS + _CASCADE + ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5"]),
+                            _TWO_DETECTORS + _CASCADE + _PASTE_STYLE),
     "cascade_paste_style_shared": ("cascade_paste_style with one detector for both domains "
                                    "(`shared_detector`'s layout)",
-                                   _CASCADE + ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5",
-                                               "MODEL.OCCPOSE.SHARE_DETECTORS", "True"]),
+                                   _CASCADE + _PASTE_STYLE + _SHARED),
     "cascade_paste_style_dsbn": ("cascade_paste_style_shared with per-domain BatchNorm running "
                                  "statistics in the shared backbone (MODEL.OCCPOSE.DOMAIN_NORM)",
-                                 _CASCADE + ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5",
-                                             "MODEL.OCCPOSE.SHARE_DETECTORS", "True",
-                                             "MODEL.OCCPOSE.DOMAIN_NORM", "True"]),
+                                 _CASCADE + _PASTE_STYLE + _SHARED
+                                 + ["MODEL.OCCPOSE.DOMAIN_NORM", "True"]),
     "cascade_paste_camera": ("cascade_paste_style + every pasted person degraded to its host "
                              "image's blur and noise (INPUT.PERSON_PASTE.MATCH_CAMERA)",
-                             _TWO_DETECTORS + _CASCADE + ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5",
-                                                          "INPUT.PERSON_PASTE.MATCH_CAMERA",
-                                                          "True"]),
+                             _TWO_DETECTORS + _CASCADE + _PASTE_STYLE
+                             + ["INPUT.PERSON_PASTE.MATCH_CAMERA", "True"]),
     "paste_style": ("full + half the pasted persons re-coloured to the target person they "
                     "stand beside (INPUT.PERSON_PASTE.STYLE_PROB 0.5)",
-                    _TWO_DETECTORS + ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5"]),
+                    _TWO_DETECTORS + _PASTE_STYLE),
     "no_color_jitter": ("full without the contrast and saturation jitter",
                         _TWO_DETECTORS + _NO_COLOR_JITTER),
     "grl_03": ("full with the gradient reversal ramped to 0.3 instead of 0.1",

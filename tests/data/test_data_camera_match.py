@@ -5,7 +5,7 @@ and blur, what ``match_camera`` changes (and leaves alone), and the person-paste
 import cv2
 import numpy as np
 import torch
-from test_data_person_paste import _pasted_pairs
+from common import pasted_pairs
 
 from occpose_d2.data.camera_match import blur_sigma, match_camera, noise_sigma
 
@@ -90,7 +90,7 @@ def test_mapper_match_camera_changes_pasted_persons_only(synthetic_root):
     person's noise moves from below the image's to about the image's."""
     one = ["INPUT.PERSON_PASTE.PROB", 1.0, "INPUT.PERSON_PASTE.MAX_PERSONS", 1]
     gaps_before, gaps_after = [], []
-    for a, b in _pasted_pairs(one + ["INPUT.PERSON_PASTE.MATCH_CAMERA", True], one, 12):
+    for a, b in pasted_pairs(one + ["INPUT.PERSON_PASTE.MATCH_CAMERA", True], one, 12):
         ia, ib = a["instances"], b["instances"]
         for name in ("gt_boxes", "gt_masks", "gt_keypoints"):
             assert torch.equal(ia.get(name).tensor, ib.get(name).tensor)

@@ -5,7 +5,7 @@ images only, off by default)."""
 import numpy as np
 import pytest
 import torch
-from common import synthetic_mapper_cfg
+from common import pasted_pairs, synthetic_mapper_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.structures import BitMasks, Boxes, BoxMode, Instances
 
@@ -209,27 +209,12 @@ def test_mapper_pastes_into_target_images_only(synthetic_root):
     assert not a["instances"].has("gt_pasted")
 
 
-def _pasted_pairs(overrides, plain_overrides, n):
-    """(switch on, switch off) mapper outputs of the first ``n`` target training images that
-    got pasted persons, each pair mapped from the same random state, without augmentations."""
-    on = OccPoseDatasetMapper(synthetic_mapper_cfg(overrides), is_train=True)
-    plain = OccPoseDatasetMapper(synthetic_mapper_cfg(plain_overrides), is_train=True)
-    on.augmentations.augs, plain.augmentations.augs = [], []
-    for d in DatasetCatalog.get("synth_pd_train")[:n]:
-        np.random.seed(0)
-        a = on(dict(d))
-        np.random.seed(0)
-        b = plain(dict(d))
-        if b["instances"].has("gt_pasted"):
-            yield a, b
-
-
 def test_pasted_persons_get_occluders_of_their_own(synthetic_root):
     """``OCCLUDER_PROB``: a patch from a random target image over each pasted person; their
     labels follow the pixels and the image's own persons keep no pose."""
     paste = ["INPUT.PERSON_PASTE.PROB", 1.0]
     occluded = covered_joints = 0
-    for a, b in _pasted_pairs(paste + ["INPUT.PERSON_PASTE.OCCLUDER_PROB", 1.0], paste, 20):
+    for a, b in pasted_pairs(paste + ["INPUT.PERSON_PASTE.OCCLUDER_PROB", 1.0], paste, 20):
         ia, ib = a["instances"], b["instances"]
         pasted = ib.gt_pasted
         assert torch.equal(ia.gt_pasted, pasted)
@@ -304,7 +289,7 @@ def test_mapper_restyles_pasted_persons_only(synthetic_root):
     pasted person, which then looks more like the target's persons."""
     one = ["INPUT.PERSON_PASTE.PROB", 1.0, "INPUT.PERSON_PASTE.MAX_PERSONS", 1]
     closer = compared = 0
-    for a, b in _pasted_pairs(one + ["INPUT.PERSON_PASTE.STYLE_PROB", 1.0], one, 12):
+    for a, b in pasted_pairs(one + ["INPUT.PERSON_PASTE.STYLE_PROB", 1.0], one, 12):
         ia, ib = a["instances"], b["instances"]
         for name in ("gt_boxes", "gt_masks", "gt_keypoints"):
             assert torch.equal(ia.get(name).tensor, ib.get(name).tensor)

@@ -59,7 +59,7 @@ _NO_FLIP = ["MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST", "False"]
 _BOX_NMS_05 = ["MODEL.ROI_HEADS.NMS_THRESH_TEST", "0.5"]  # D2's default
 _NO_SELF_TRAINING = ["MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "False"]
 _NO_COLOR_JITTER = ["INPUT.CONTRAST", "(1.0, 1.0)", "INPUT.SATURATION", "(1.0, 1.0)"]
-# D2's Cascade R-CNN box heads in both detectors (configs/Synthetic/OccPose-Tiny-Cascade.yaml).
+# D2's Cascade R-CNN box heads (those of configs/Synthetic/OccPose-Tiny-Cascade.yaml).
 _CASCADE = ["MODEL.ROI_HEADS.NAME", "CascadeROIHeads",
             "MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG", "True"]
 # Half the pasted persons re-coloured to the target person beside them (the cascade config's).
@@ -230,7 +230,7 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
     "no_adaptation_person_paste": ("no_adaptation + the person paste of `full`",
                                    _TWO_DETECTORS + _NO_ADAPTATION + _PERSON_PASTE),
     "cascade": ("full with D2's Cascade R-CNN box heads (IoU 0.5 / 0.6 / 0.7) in both detectors "
-                "(configs/Synthetic/OccPose-Tiny-Cascade.yaml without its re-coloured paste)",
+                "(configs/Synthetic/OccPose-Tiny-Cascade.yaml's box heads)",
                 _TWO_DETECTORS + _CASCADE),
     "no_adaptation_cascade": ("no_adaptation with the box heads of `cascade`",
                               _TWO_DETECTORS + _NO_ADAPTATION + _CASCADE),
@@ -245,14 +245,14 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                               _TWO_DETECTORS + _CASCADE + _FLIP_SELF_TRAINING
                               + ["MODEL.OCCPOSE.SELF_TRAINING.TARGETS", "soft"]),
     "cascade_paste_style": ("cascade + half the pasted persons re-coloured to the target person "
-                            "they stand beside (INPUT.PERSON_PASTE.STYLE_PROB 0.5; "
-                            "configs/Synthetic/OccPose-Tiny-Cascade.yaml)",
+                            "they stand beside (INPUT.PERSON_PASTE.STYLE_PROB 0.5)",
                             _TWO_DETECTORS + _CASCADE + _PASTE_STYLE),
     "cascade_paste_style_shared": ("cascade_paste_style with one detector for both domains "
                                    "(`shared_detector`'s layout)",
                                    _CASCADE + _PASTE_STYLE + _SHARED),
     "cascade_paste_style_dsbn": ("cascade_paste_style_shared with per-domain BatchNorm running "
-                                 "statistics in the shared backbone (MODEL.OCCPOSE.DOMAIN_NORM)",
+                                 "statistics in the shared backbone (MODEL.OCCPOSE.DOMAIN_NORM; "
+                                 "configs/Synthetic/OccPose-Tiny-Cascade.yaml)",
                                  _CASCADE + _PASTE_STYLE + _SHARED
                                  + ["MODEL.OCCPOSE.DOMAIN_NORM", "True"]),
     "cascade_paste_camera": ("cascade_paste_style + every pasted person degraded to its host "

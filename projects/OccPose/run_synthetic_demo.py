@@ -123,6 +123,8 @@ def describe_variant(cfg: CfgNode) -> str:
     m = o.MASK_AND_PREDICT
     ratio = max(m.RATIO_START, m.RATIO_END)
     detectors = "shared detector" if o.SHARE_DETECTORS else "two detectors (the paper)"
+    if o.SHARE_DETECTORS and o.DOMAIN_NORM:
+        detectors += " with per-domain BatchNorm statistics"
     if not o.SHARE_DETECTORS and o.DETECTOR_TIE.WEIGHT > 0:
         detectors = f"two detectors tied (w = {o.DETECTOR_TIE.WEIGHT:g})"
     parts = [detectors]
@@ -178,7 +180,8 @@ def describe_variant(cfg: CfgNode) -> str:
         parts.append(f"pose NMS at OKS {o.POSE_NMS.OKS_THRESH:g}")
     if o.ROI_SCALE != 1.0:
         parts.append(f"instance RoIs grown by {o.ROI_SCALE:g}")
-    named = {"MODEL.OCCPOSE.SHARE_DETECTORS", "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET",
+    named = {"MODEL.OCCPOSE.SHARE_DETECTORS", "MODEL.OCCPOSE.DOMAIN_NORM",
+             "MODEL.OCCPOSE.POSE_HEAD.SUPERVISE_TARGET",
              "MODEL.OCCPOSE.POSE_HEAD.RESCORE", "MODEL.OCCPOSE.POSE_HEAD.FLIP_TEST",
              "MODEL.OCCPOSE.SELF_TRAINING.ENABLED", "MODEL.OCCPOSE.SELF_TRAINING.FLIP_TEACHER",
              "MODEL.OCCPOSE.POSE_NMS.ENABLED"}

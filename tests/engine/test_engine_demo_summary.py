@@ -85,5 +85,8 @@ def test_config_file_option_trains_another_synthetic_config(demo, tmp_path):
     assert cfg.SOLVER.MAX_ITER == 7 and cfg.OUTPUT_DIR == str(tmp_path)
     described = demo.describe_variant(cfg)
     assert "Cascade R-CNN box heads" in described
+    assert cfg.MODEL.OCCPOSE.SHARE_DETECTORS and cfg.MODEL.OCCPOSE.DOMAIN_NORM
+    assert described.startswith("shared detector with per-domain BatchNorm statistics;")
+    assert "switches on" not in described
     assert "re-coloured to the target person beside them with p = 0.5" in described
     assert "re-coloured" not in demo.describe_variant(get_occpose_cfg(demo.CONFIG))

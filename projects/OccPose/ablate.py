@@ -66,6 +66,8 @@ _CASCADE = ["MODEL.ROI_HEADS.NAME", "CascadeROIHeads",
 _PASTE_STYLE = ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5"]
 # One detector for both domains.
 _SHARED = ["MODEL.OCCPOSE.SHARE_DETECTORS", "True"]
+# Per-domain BatchNorm running statistics in the shared detector's backbone.
+_DOMAIN_NORM = ["MODEL.OCCPOSE.DOMAIN_NORM", "True"]
 # The two switches that put target pixels into source images.
 _NO_TARGET_PIXELS = ["INPUT.TARGET_STYLE.PROB", "0.0", "INPUT.OCCLUDERS.PROB", "0.0"]
 _NO_IMAGE_ALIGNMENT = ["MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]
@@ -240,6 +242,9 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                                      _NO_ADAPTATION + _CASCADE + _SHARED),
     "oracle_cascade_shared": ("oracle_cascade with one detector for both domains",
                               _ORACLE + _CASCADE + _SHARED),
+    "oracle_cascade_dsbn": ("oracle_cascade_shared with per-domain BatchNorm running statistics "
+                            "(an upper bound with the cascade config's layout)",
+                            _ORACLE + _CASCADE + _SHARED + _DOMAIN_NORM),
     "cascade_self_training": ("cascade + the soft self-training of `self_training_soft` (flip "
                               "teacher, whole heatmaps as targets, from 60% of the schedule)",
                               _TWO_DETECTORS + _CASCADE + _FLIP_SELF_TRAINING
@@ -253,8 +258,7 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
     "cascade_paste_style_dsbn": ("cascade_paste_style_shared with per-domain BatchNorm running "
                                  "statistics in the shared backbone (MODEL.OCCPOSE.DOMAIN_NORM; "
                                  "configs/Synthetic/OccPose-Tiny-Cascade.yaml)",
-                                 _CASCADE + _PASTE_STYLE + _SHARED
-                                 + ["MODEL.OCCPOSE.DOMAIN_NORM", "True"]),
+                                 _CASCADE + _PASTE_STYLE + _SHARED + _DOMAIN_NORM),
     "cascade_paste_camera": ("cascade_paste_style + every pasted person degraded to its host "
                              "image's blur and noise (INPUT.PERSON_PASTE.MATCH_CAMERA)",
                              _TWO_DETECTORS + _CASCADE + _PASTE_STYLE

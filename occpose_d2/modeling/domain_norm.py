@@ -12,13 +12,14 @@ Chang et al. ("Domain-Specific Batch Normalization for Unsupervised Domain Adapt
 """
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, List
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DomainBatchNorm2d", "convert_to_domain_batchnorm", "norm_domain"]
+__all__ = ["DomainBatchNorm2d", "convert_to_domain_batchnorm", "domain_batchnorm_layers",
+           "norm_domain"]
 
 
 class DomainBatchNorm2d(nn.BatchNorm2d):
@@ -80,11 +81,16 @@ def convert_to_domain_batchnorm(module: nn.Module, num_domains: int) -> nn.Modul
     return module
 
 
+def domain_batchnorm_layers(module: nn.Module) -> List[DomainBatchNorm2d]:
+    """Every :class:`DomainBatchNorm2d` of ``module`` (empty without ``DOMAIN_NORM``)."""
+    return [m for m in module.modules() if isinstance(m, DomainBatchNorm2d)]
+
+
 @contextmanager
 def norm_domain(module: nn.Module, domain: int) -> Iterator[None]:
     """Within the block, every :class:`DomainBatchNorm2d` of ``module`` uses the running
     statistics of domain index ``domain``; the previous indices come back afterwards."""
-    layers = [m for m in module.modules() if isinstance(m, DomainBatchNorm2d)]
+    layers = domain_batchnorm_layers(module)
     before = [m.domain for m in layers]
     for m in layers:
         m.domain = domain

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..config import validate_occpose_config
 from ..domains import DOMAIN_LABELS, DOMAIN_SOURCE, DOMAIN_TARGET, DOMAINS
-from .domain_norm import DomainBatchNorm2d, convert_to_domain_batchnorm, norm_domain
+from .domain_norm import convert_to_domain_batchnorm, domain_batchnorm_layers, norm_domain
 from .image_domain_head import build_image_domain_head
 from .instance_heads import (
     OccPoseInstanceHeads,
@@ -137,7 +137,7 @@ class OccPoseRCNN(nn.Module):
         self.pose_nms_thresh = pose_nms_thresh
         self.source_via_target = 0.0 if shared else source_via_target
         # whether a backbone has per-domain BatchNorm statistics to pick (DOMAIN_NORM)
-        self.domain_norm = any(isinstance(m, DomainBatchNorm2d) for m in self.detectors.modules())
+        self.domain_norm = bool(domain_batchnorm_layers(self.detectors))
         if detectors_only:
             instance_heads.requires_grad_(False)
 
@@ -153,7 +153,7 @@ class OccPoseRCNN(nn.Module):
         pd = pe if o.SHARE_DETECTORS else copy.deepcopy(pe)
         if o.DOMAIN_NORM:
             convert_to_domain_batchnorm(pe.backbone, len(DOMAINS))
-            if not any(isinstance(m, DomainBatchNorm2d) for m in pe.backbone.modules()):
+            if not domain_batchnorm_layers(pe.backbone):
                 raise ValueError("MODEL.OCCPOSE.DOMAIN_NORM: the backbone has no BatchNorm2d "
                                  "layer to keep per-domain statistics in (its NORM is not 'BN')")
         return {

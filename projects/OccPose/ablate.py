@@ -68,6 +68,8 @@ _PASTE_STYLE = ["INPUT.PERSON_PASTE.STYLE_PROB", "0.5"]
 _SHARED = ["MODEL.OCCPOSE.SHARE_DETECTORS", "True"]
 # Per-domain BatchNorm running statistics in the shared detector's backbone.
 _DOMAIN_NORM = ["MODEL.OCCPOSE.DOMAIN_NORM", "True"]
+# Every pasted person degraded to its host image's blur and noise.
+_MATCH_CAMERA = ["INPUT.PERSON_PASTE.MATCH_CAMERA", "True"]
 # The two switches that put target pixels into source images.
 _NO_TARGET_PIXELS = ["INPUT.TARGET_STYLE.PROB", "0.0", "INPUT.OCCLUDERS.PROB", "0.0"]
 _NO_IMAGE_ALIGNMENT = ["MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]
@@ -261,8 +263,11 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                                  _CASCADE + _PASTE_STYLE + _SHARED + _DOMAIN_NORM),
     "cascade_paste_camera": ("cascade_paste_style + every pasted person degraded to its host "
                              "image's blur and noise (INPUT.PERSON_PASTE.MATCH_CAMERA)",
-                             _TWO_DETECTORS + _CASCADE + _PASTE_STYLE
-                             + ["INPUT.PERSON_PASTE.MATCH_CAMERA", "True"]),
+                             _TWO_DETECTORS + _CASCADE + _PASTE_STYLE + _MATCH_CAMERA),
+    "cascade_paste_camera_dsbn": ("cascade_paste_style_dsbn (the cascade config) + the camera "
+                                  "match of `cascade_paste_camera`",
+                                  _CASCADE + _PASTE_STYLE + _SHARED + _DOMAIN_NORM
+                                  + _MATCH_CAMERA),
     "paste_style": ("full + half the pasted persons re-coloured to the target person they "
                     "stand beside (INPUT.PERSON_PASTE.STYLE_PROB 0.5)",
                     _TWO_DETECTORS + _PASTE_STYLE),

@@ -261,6 +261,11 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
                                  "statistics in the shared backbone (MODEL.OCCPOSE.DOMAIN_NORM; "
                                  "configs/Synthetic/OccPose-Tiny-Cascade.yaml)",
                                  _CASCADE + _PASTE_STYLE + _SHARED + _DOMAIN_NORM),
+    "cascade_dsbn_no_domain_loss": ("cascade_paste_style_dsbn (the cascade config) without the "
+                                    "adversarial domain loss: what the paper's alignment adds on "
+                                    "top of the paste and the per-domain statistics",
+                                    _CASCADE + _PASTE_STYLE + _SHARED + _DOMAIN_NORM
+                                    + ["MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]),
     "cascade_paste_camera": ("cascade_paste_style + every pasted person degraded to its host "
                              "image's blur and noise (INPUT.PERSON_PASTE.MATCH_CAMERA)",
                              _TWO_DETECTORS + _CASCADE + _PASTE_STYLE + _MATCH_CAMERA),

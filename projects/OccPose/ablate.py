@@ -526,7 +526,8 @@ def main(argv=None) -> None:
         f"scaled), seeds {' '.join(map(str, args.seeds))}; mean ± population std over seeds; "
         "13-kp OKS AP (%); gap closed = (variant - no_adaptation) / (oracle - no_adaptation) "
         "on target AP, against the no_adaptation and oracle variants with the variant's box "
-        "heads and detector layout (e.g. no_adaptation_cascade_shared, oracle_cascade_shared)."
+        "heads and detector layout (e.g. no_adaptation_cascade_shared, oracle_cascade_shared; "
+        "with per-domain BatchNorm statistics, up to oracle_cascade_dsbn)."
         + (f" Evaluated from the weights of {args.weights_from}, overrides: "
            f"{' '.join(args.opts) or 'none'}." if args.weights_from else ""), "",
     ]

@@ -70,6 +70,10 @@ _SHARED = ["MODEL.OCCPOSE.SHARE_DETECTORS", "True"]
 _DOMAIN_NORM = ["MODEL.OCCPOSE.DOMAIN_NORM", "True"]
 # Every pasted person degraded to its host image's blur and noise.
 _MATCH_CAMERA = ["INPUT.PERSON_PASTE.MATCH_CAMERA", "True"]
+# What turns the synthetic config into configs/Synthetic/OccPose-Tiny-Cascade.yaml.
+_CASCADE_CONFIG = _CASCADE + _PASTE_STYLE + _SHARED + _DOMAIN_NORM
+# The paper's adversarial (instance-level) domain loss off.
+_NO_DOMAIN_LOSS = ["MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]
 # The two switches that put target pixels into source images.
 _NO_TARGET_PIXELS = ["INPUT.TARGET_STYLE.PROB", "0.0", "INPUT.OCCLUDERS.PROB", "0.0"]
 _NO_IMAGE_ALIGNMENT = ["MODEL.OCCPOSE.IMAGE_DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]
@@ -83,7 +87,7 @@ _PERSON_PASTE = ["INPUT.PERSON_PASTE.PROB", "0.5"]
 _NO_PERSON_PASTE = ["INPUT.PERSON_PASTE.PROB", "0.0"]
 # No use of target images beyond their boxes and masks: no domain losses, self-training, target
 # pixels in source images or source persons in target images.
-_NO_ADAPTATION = (["MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0"] + _NO_IMAGE_ALIGNMENT
+_NO_ADAPTATION = (_NO_DOMAIN_LOSS + _NO_IMAGE_ALIGNMENT
                   + _NO_SELF_TRAINING + _NO_TARGET_PIXELS + _NO_PERSON_PASTE)
 # Target poses supervised on every labeled target person (the upper bound), without the paste.
 _ORACLE = (["DATASETS.TRAIN_TARGET", "('synth_pd_train_kp',)",
@@ -260,19 +264,17 @@ VARIANTS: Dict[str, Tuple[str, List[str]]] = {
     "cascade_paste_style_dsbn": ("cascade_paste_style_shared with per-domain BatchNorm running "
                                  "statistics in the shared backbone (MODEL.OCCPOSE.DOMAIN_NORM; "
                                  "configs/Synthetic/OccPose-Tiny-Cascade.yaml)",
-                                 _CASCADE + _PASTE_STYLE + _SHARED + _DOMAIN_NORM),
+                                 _CASCADE_CONFIG),
     "cascade_dsbn_no_domain_loss": ("cascade_paste_style_dsbn (the cascade config) without the "
                                     "adversarial domain loss: what the paper's alignment adds on "
                                     "top of the paste and the per-domain statistics",
-                                    _CASCADE + _PASTE_STYLE + _SHARED + _DOMAIN_NORM
-                                    + ["MODEL.OCCPOSE.DOMAIN_HEAD.LOSS_WEIGHT", "0.0"]),
+                                    _CASCADE_CONFIG + _NO_DOMAIN_LOSS),
     "cascade_paste_camera": ("cascade_paste_style + every pasted person degraded to its host "
                              "image's blur and noise (INPUT.PERSON_PASTE.MATCH_CAMERA)",
                              _TWO_DETECTORS + _CASCADE + _PASTE_STYLE + _MATCH_CAMERA),
     "cascade_paste_camera_dsbn": ("cascade_paste_style_dsbn (the cascade config) + the camera "
                                   "match of `cascade_paste_camera`",
-                                  _CASCADE + _PASTE_STYLE + _SHARED + _DOMAIN_NORM
-                                  + _MATCH_CAMERA),
+                                  _CASCADE_CONFIG + _MATCH_CAMERA),
     "paste_style": ("full + half the pasted persons re-coloured to the target person they "
                     "stand beside (INPUT.PERSON_PASTE.STYLE_PROB 0.5)",
                     _TWO_DETECTORS + _PASTE_STYLE),
